@@ -1,0 +1,83 @@
+"""``invdn train``, ``invdn evaluate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from invdn_mobile.cli.common import DeviceOpt, VariantOpt, WeightsOpt, cli_errors, progress_bar
+
+
+@cli_errors
+def train(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config (see configs/).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Folder of clean photos (overrides the config).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder: checkpoints, log, final weights.")] = None,
+    variant: VariantOpt = None,
+    steps: Annotated[int | None, typer.Option(help="Total steps (overrides the config).")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes (resumable).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="cpu, cuda or auto.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore an existing checkpoint in the run folder.")] = False,
+) -> None:
+    """Train InvDN with the paper's losses; resumes from OUT/last.pt when it exists (bit-exact on CPU)."""
+    from invdn_mobile.train.config import load_config
+    from invdn_mobile.train.loop import train as run
+
+    cfg = load_config(
+        config,
+        data=str(data) if data else None,
+        out=str(out) if out else None,
+        variant=variant,
+        steps=steps,
+        max_minutes=max_minutes,
+        device=device,
+    )
+    weights = run(cfg, resume=not fresh, progress=True, log=typer.echo)
+    typer.echo(f"weights: {weights}")
+
+
+@cli_errors
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", help="Folder of clean photos the model never saw.")],
+    noise: Annotated[list[str], typer.Option("--noise", help="Noise model, repeatable: awgn:25, camera:iso3200...")],
+    baselines: Annotated[str, typer.Option(help="Comma-separated: bm3d,nlm (empty for none).")] = "bm3d,nlm",
+    weights: WeightsOpt = None,
+    variant: VariantOpt = None,
+    samples: Annotated[int, typer.Option(help="Also report the Monte-Carlo ensemble of N samples.")] = 1,
+    tta: Annotated[bool, typer.Option("--tta", help="Also report the x8 flip/rotate ensemble.")] = False,
+    tile: Annotated[int, typer.Option(help="Tile size for InvDN (0: whole photo).")] = 256,
+    seed: Annotated[int, typer.Option(help="Noise seed (the same noisy images for every method).")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N photos.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a Markdown table.")] = False,
+    device: DeviceOpt = "auto",
+) -> None:
+    """PSNR/SSIM of InvDN, BM3D, NLM and the noisy input, on the same noisy images, in one run."""
+    from invdn_mobile.denoise import load_denoiser
+    from invdn_mobile.device import pick_device
+    from invdn_mobile.evaluate.run import evaluate as run
+    from invdn_mobile.evaluate.run import markdown_table
+
+    denoiser, _ = load_denoiser(weights, variant, pick_device(device))
+    names = [b.strip() for b in baselines.split(",") if b.strip()]
+    with progress_bar() as bar:
+        task = bar.add_task("evaluate", total=None)
+        rows = run(
+            data,
+            noise,
+            denoiser,
+            samples,
+            tta,
+            names,
+            tile=tile,
+            seed=seed,
+            limit=limit,
+            on_step=lambda what: bar.update(task, description=what, advance=1),
+        )
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row.to_dict()))
+    else:
+        typer.echo(markdown_table(rows))

@@ -1,0 +1,139 @@
+"""Denoise photos with a PyTorch InvDN: tiling, Monte-Carlo self-ensemble (paper 4.5) and the x8 flip/rotate
+ensemble, for files, folders and globs."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.imageio import IMAGE_SUFFIXES, Photo, list_images
+from invdn_mobile.model import Denoiser
+from invdn_mobile.model.checkpoint import default_weights, load_weights
+from invdn_mobile.tiling import plan, run_tiled
+
+TileFn = Callable[[np.ndarray], np.ndarray]
+
+
+def resolve_weights(weights: Path | None, variant: str) -> Path:
+    """``weights`` when given, else the bundled default of ``variant``."""
+    if weights is not None:
+        return Path(weights)
+    bundled = default_weights(variant)
+    if bundled is None:
+        raise InvdnError(f"no bundled weights for variant {variant!r} in this install: pass --weights PATH")
+    return bundled
+
+
+def load_denoiser(weights: Path | None, variant: str | None, device: torch.device, seed: int | None = None):
+    """The seeded :class:`Denoiser` for a weights file (default: the bundled one)."""
+    path = resolve_weights(weights, variant or "paper")
+    model, meta = load_weights(path, variant)
+    z = meta.get("z", {})
+    seed = z.get("seed", 0) if seed is None else seed
+    return Denoiser(model.to(device), seed=seed, z_scale=z.get("scale", 1.0)).eval(), meta
+
+
+def _transform(x: torch.Tensor, code: int) -> torch.Tensor:
+    x = torch.rot90(x, code % 4, dims=(-2, -1))
+    return torch.flip(x, dims=(-1,)) if code >= 4 else x
+
+
+def _untransform(x: torch.Tensor, code: int) -> torch.Tensor:
+    if code >= 4:
+        x = torch.flip(x, dims=(-1,))
+    return torch.rot90(x, -(code % 4), dims=(-2, -1))
+
+
+def ensemble_fn(denoiser: Denoiser, samples: int = 1, tta: bool = False, device=None) -> TileFn:
+    """NCHW float32 numpy -> NCHW float32: the mean over ``samples`` z_HF seeds x (8 if ``tta``) transforms."""
+    if samples < 1:
+        raise InvdnError(f"--samples must be at least 1, got {samples}")
+    device = device or next(denoiser.parameters()).device
+    seeds = [denoiser.seed + i for i in range(samples)]
+    codes = range(8) if tta else (0,)
+
+    @torch.inference_mode()
+    def fn(batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(batch).to(device)
+        acc = torch.zeros_like(x)
+        for code in codes:
+            xt = _transform(x, code)
+            for seed in seeds:
+                z = denoiser.z_for(xt.shape[-2], xt.shape[-1], seed).to(device)
+                acc += _untransform(denoiser(xt, z), code)
+        return (acc / (len(codes) * len(seeds))).cpu().numpy()
+
+    return fn
+
+
+def whole_plan(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """Padded size for running a photo untiled: the next multiples of ``multiple``."""
+    return -(-height // multiple) * multiple, -(-width // multiple) * multiple
+
+
+def denoise_array(
+    rgb: np.ndarray, fn: TileFn, tile: int, overlap: int, multiple: int = 4, batch: int = 1, on_tile=None
+) -> np.ndarray:
+    """Denoise an HWC float32 image: tiled when ``tile`` > 0, else whole (padded to ``multiple`` and cropped back)."""
+    h, w = rgb.shape[:2]
+    if tile <= 0:
+        ph, pw = whole_plan(h, w, multiple)
+        padded = np.pad(rgb, ((0, ph - h), (0, pw - w), (0, 0)), mode="symmetric")
+        out = fn(padded.transpose(2, 0, 1)[None].astype(np.float32))[0].transpose(1, 2, 0)[:h, :w]
+        if on_tile:
+            on_tile(1)
+        return np.ascontiguousarray(out)
+    return run_tiled(rgb, fn, plan(h, w, tile, overlap, multiple), batch, on_tile)
+
+
+def tiles_for(size: tuple[int, int], tile: int, overlap: int, multiple: int = 4) -> int:
+    return 1 if tile <= 0 else len(plan(size[0], size[1], tile, overlap, multiple))
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files, folders (their images) and globs -> (paths, failures). Nothing that exists is dropped silently."""
+    paths: list[Path] = []
+    failures: list[tuple[str, str]] = []
+    for item in inputs:
+        if any(ch in item for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            files = [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_SUFFIXES]
+            if not files:
+                failures.append((item, "no image files match this pattern"))
+            paths.extend(files)
+        elif Path(item).is_dir():
+            files = list_images(Path(item))
+            if not files:
+                failures.append((item, "folder holds no image files"))
+            paths.extend(files)
+        else:
+            paths.append(Path(item))
+    return paths, failures
+
+
+def output_paths(paths: list[Path], outdir: Path) -> list[Path]:
+    """``OUTDIR/<stem>.png``; stems that repeat get ``-2``, ``-3``... so no output overwrites another."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        n = seen.get(p.stem, 0) + 1
+        seen[p.stem] = n
+        out.append(outdir / (f"{p.stem}.png" if n == 1 else f"{p.stem}-{n}.png"))
+    return out
+
+
+@dataclass
+class Summary:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def denoise_photo(photo: Photo, fn: TileFn, tile: int, overlap: int, multiple: int, batch: int = 1, on_tile=None):
+    rgb = denoise_array(photo.rgb, fn, tile, overlap, multiple, batch, on_tile)
+    return Photo(np.clip(rgb, 0.0, 1.0), photo.bits, photo.alpha, photo.gray)

@@ -1,0 +1,36 @@
+"""Image quality metrics: PSNR and SSIM from scikit-image (library implementations), plus a batched torch PSNR."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def psnr(clean: np.ndarray, test: np.ndarray) -> float:
+    """PSNR in dB of HWC images in [0, 1]."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    return float(peak_signal_noise_ratio(clean, np.clip(test, 0, 1).astype(clean.dtype), data_range=1.0))
+
+
+def ssim(clean: np.ndarray, test: np.ndarray) -> float:
+    """SSIM of HWC RGB images in [0, 1] (Gaussian-weighted, as Wang et al.)."""
+    from skimage.metrics import structural_similarity
+
+    return float(
+        structural_similarity(
+            clean,
+            np.clip(test, 0, 1).astype(clean.dtype),
+            data_range=1.0,
+            channel_axis=2,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+    )
+
+
+def psnr_torch(test: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR (dB) of NCHW batches in [0, 1]."""
+    mse = ((test.float() - clean.float()) ** 2).flatten(1).mean(1).clamp_min(1e-12)
+    return -10.0 * torch.log10(mse)

@@ -1,0 +1,189 @@
+"""The one place photos are read and written.
+
+``read_image`` validates (exists, non-empty, a decodable image, not truncated, not a decompression bomb), applies EXIF
+orientation, and returns float32 RGB in [0, 1] plus what is needed to write the result back the same way: bit depth
+(8 or 16), the alpha channel (kept untouched) and whether the photo was grayscale. ``write_image`` is atomic.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from invdn_mobile.atomic import atomic_write_bytes
+from invdn_mobile.errors import InvdnError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+DEFAULT_MAX_PIXELS = 200_000_000  # about 14k x 14k; larger files are refused as decompression bombs
+
+# EXIF orientation -> (rot90 count counter-clockwise, flip left-right afterwards) to make the pixels upright.
+_ORIENT = {2: (0, True), 3: (2, False), 4: (2, True), 5: (1, True), 6: (3, False), 7: (3, True), 8: (1, False)}
+
+
+@dataclass
+class Photo:
+    """A decoded photo. ``rgb`` is float32 ``(H, W, 3)`` in [0, 1] (gray replicated to 3 channels)."""
+
+    rgb: np.ndarray
+    bits: int = 8
+    alpha: np.ndarray | None = None  # (H, W) in the file's own integer dtype, untouched
+    gray: bool = False
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.shape[0], self.rgb.shape[1]
+
+
+def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    rot, flip = _ORIENT.get(orientation, (0, False))
+    if rot:
+        array = np.rot90(array, rot)
+    if flip:
+        array = array[:, ::-1]
+    return np.ascontiguousarray(array)
+
+
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+    """Decode ``path``; every failure is an :class:`InvdnError` with a one-line reason."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise InvdnError(f"{path}: no such file")
+    if path.is_dir():
+        raise InvdnError(f"{path}: is a directory")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvdnError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise InvdnError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+                if width * height > max_pixels:
+                    raise InvdnError(
+                        f"{path}: {width}x{height} is over the {max_pixels:,}-pixel limit (decompression bomb?)"
+                    )
+                orientation = im.getexif().get(0x0112, 1)
+                fmt = im.format
+                im.load()  # full decode: catches truncated files
+                pil = im.copy()
+    except InvdnError:
+        raise
+    except UnidentifiedImageError:
+        raise InvdnError(f"{path}: not an image (or an unsupported format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvdnError(f"{path}: image is over the pixel limit (decompression bomb)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvdnError(f"{path}: corrupt or truncated image ({exc})") from None
+    array = _decode_deep(data) if fmt in ("PNG", "TIFF") else None
+    if array is None:
+        array = _from_pil(pil)
+    return _to_photo(_orient(array, orientation), path)
+
+
+def _decode_deep(data: bytes) -> np.ndarray | None:
+    """16-bit PNG/TIFF through OpenCV (Pillow reduces 16-bit RGB to 8 bits); None for 8-bit files."""
+    import cv2
+
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint16:
+        return None
+    if array.ndim == 3 and array.shape[2] == 3:
+        array = array[:, :, ::-1]
+    elif array.ndim == 3 and array.shape[2] == 4:
+        array = array[:, :, [2, 1, 0, 3]]
+    return array
+
+
+def _from_pil(im) -> np.ndarray:
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im, dtype=np.uint16)
+    if mode in ("I", "F"):
+        values = np.asarray(im)
+        return np.clip(values, 0, 65535).astype(np.uint16)
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode in ("1",):
+        im = im.convert("L")
+    elif mode == "PA":
+        im = im.convert("RGBA")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGB")
+    return np.asarray(im)
+
+
+def _to_photo(array: np.ndarray, path: Path) -> Photo:
+    bits = 16 if array.dtype == np.uint16 else 8
+    scale = 65535.0 if bits == 16 else 255.0
+    if array.ndim == 2:
+        array = array[:, :, None]
+    channels = array.shape[2]
+    alpha = None
+    if channels in (2, 4):
+        alpha = array[:, :, -1].copy()
+        array = array[:, :, :-1]
+    gray = array.shape[2] == 1
+    rgb = array.astype(np.float32) / scale
+    if gray:
+        rgb = np.repeat(rgb, 3, axis=2)
+    if min(rgb.shape[:2]) < 1:
+        raise InvdnError(f"{path}: image has no pixels")
+    return Photo(np.ascontiguousarray(rgb), bits, alpha, gray)
+
+
+def encode_png(photo: Photo) -> bytes:
+    """PNG bytes for ``photo`` at its own bit depth, with its alpha, gray if it was gray."""
+    import cv2
+
+    scale = 65535.0 if photo.bits == 16 else 255.0
+    dtype = np.uint16 if photo.bits == 16 else np.uint8
+    rgb = np.clip(photo.rgb, 0.0, 1.0)
+    if photo.gray:
+        pixels = np.round(rgb.mean(axis=2, keepdims=True) * scale).astype(dtype)
+    else:
+        pixels = np.round(rgb * scale).astype(dtype)[:, :, ::-1]  # OpenCV wants BGR
+    if photo.alpha is not None:
+        pixels = np.concatenate([pixels, photo.alpha.astype(dtype)[:, :, None]], axis=2)
+    if pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    elif pixels.shape[2] == 2:  # gray + alpha: OpenCV has no LA PNG, go through Pillow
+        from PIL import Image
+
+        buf = io.BytesIO()
+        if photo.bits == 16:  # Pillow cannot write 16-bit LA; keep depth by writing RGBA
+            rgba = np.concatenate([np.repeat(pixels[:, :, :1], 3, axis=2), pixels[:, :, 1:]], axis=2)
+            return encode_rgba16(rgba)
+        Image.fromarray(pixels, "LA").save(buf, format="PNG")
+        return buf.getvalue()
+    ok, encoded = cv2.imencode(".png", pixels)
+    if not ok:
+        raise InvdnError("PNG encoding failed")
+    return encoded.tobytes()
+
+
+def encode_rgba16(rgba: np.ndarray) -> bytes:
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", rgba[:, :, [2, 1, 0, 3]])
+    if not ok:
+        raise InvdnError("PNG encoding failed")
+    return encoded.tobytes()
+
+
+def write_image(path: str | Path, photo: Photo) -> None:
+    """Write ``photo`` as PNG atomically (a crash never leaves a partial file at ``path``)."""
+    atomic_write_bytes(Path(path), encode_png(photo))
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

@@ -1,0 +1,60 @@
+"""The InvDN invertible block: an affine coupling layer with residual sub-networks (paper, Table 1 and Eq. 2).
+
+Forward, with the input split channel-wise into ``x1`` (the first ``split`` channels) and ``x2`` (the rest)::
+
+    y1 = x1 + F(x2)
+    s  = clamp * (2 * sigmoid(H(y1)) - 1)
+    y2 = x2 * exp(s) + G(y1)
+
+Reverse multiplies by ``exp(-s)`` instead of dividing (no DIV/POW in exported graphs). Because ``s`` lies in
+``[-clamp, clamp]``, ``exp(+-s)`` cannot overflow in FP16.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ResidualBlock(nn.Module):
+    """``conv3x3 -> width -> LeakyReLU(0.2) -> conv3x3 -> LeakyReLU -> concat(input) -> conv3x3``."""
+
+    def __init__(self, in_channels: int, out_channels: int, width: int = 64) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv3 = nn.Conv2d(width + in_channels, out_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = F.leaky_relu(self.conv1(x), 0.2)
+        r = F.leaky_relu(self.conv2(r), 0.2)
+        return self.conv3(torch.cat((x, r), dim=1))
+
+
+class Coupling(nn.Module):
+    """Affine coupling over ``channels`` channels, split ``split`` / ``channels - split``."""
+
+    def __init__(self, channels: int, split: int = 3, width: int = 64, clamp: float = 1.0) -> None:
+        super().__init__()
+        self.split = split
+        self.clamp = clamp
+        rest = channels - split
+        self.F = ResidualBlock(rest, split, width)
+        self.G = ResidualBlock(split, rest, width)
+        self.H = ResidualBlock(split, rest, width)
+
+    def scale(self, y1: torch.Tensor) -> torch.Tensor:
+        return self.clamp * (2.0 * torch.sigmoid(self.H(y1)) - 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = x[:, : self.split], x[:, self.split :]
+        y1 = x1 + self.F(x2)
+        y2 = x2 * torch.exp(self.scale(y1)) + self.G(y1)
+        return torch.cat((y1, y2), dim=1)
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        y1, y2 = y[:, : self.split], y[:, self.split :]
+        x2 = (y2 - self.G(y1)) * torch.exp(-self.scale(y1))
+        x1 = y1 - self.F(x2)
+        return torch.cat((x1, x2), dim=1)

@@ -1,0 +1,73 @@
+"""InvDN: Invertible Denoising Network (Liu et al., CVPR 2021).
+
+A stack of down-scale blocks; each is a Haar downscale (x2 spatially, x4 channels) followed by ``blocks`` coupling
+layers. ``forward`` maps a noisy image ``(B, 3, H, W)`` to a latent ``(B, 3 * 4**scales, H / 2**scales, W /
+2**scales)`` whose first 3 channels are trained to be the clean low-resolution image; ``reverse`` is its exact
+inverse.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from invdn_mobile.model.coupling import Coupling
+from invdn_mobile.model.haar import HaarDownsample
+from invdn_mobile.model.variants import VariantConfig
+
+
+class DownScale(nn.Module):
+    """One down-scale block: Haar downscale, then coupling layers."""
+
+    def __init__(self, channels: int, blocks: int, width: int, split: int, clamp: float, inverse_mode: str) -> None:
+        super().__init__()
+        self.haar = HaarDownsample(channels, inverse_mode)
+        self.blocks = nn.ModuleList(Coupling(4 * channels, split, width, clamp) for _ in range(blocks))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.haar(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        for block in reversed(self.blocks):
+            y = block.inverse(y)
+        return self.haar.inverse(y)
+
+
+class InvDN(nn.Module):
+    """The invertible network ``g`` of the paper; ``reverse`` is ``g^-1``."""
+
+    def __init__(self, config: VariantConfig | None = None, inverse_mode: str = "transpose") -> None:
+        super().__init__()
+        self.config = config or VariantConfig()
+        c = self.config
+        self.scales = nn.ModuleList(
+            DownScale(c.in_channels * 4**i, c.blocks, c.width, c.in_channels, c.clamp, inverse_mode)
+            for i in range(c.scales)
+        )
+
+    @property
+    def lr_channels(self) -> int:
+        return self.config.in_channels
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        """``(channels, h, w)`` of the latent for an input of ``height x width``."""
+        m = self.config.multiple
+        if height % m or width % m:
+            raise ValueError(f"input size {height}x{width} is not a multiple of {m}")
+        return self.config.in_channels * 4**self.config.scales, height // m, width // m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for scale in self.scales:
+            x = scale(x)
+        return x
+
+    def reverse(self, z: torch.Tensor) -> torch.Tensor:
+        for scale in reversed(self.scales):
+            z = scale.inverse(z)
+        return z
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,61 @@
+"""Training configuration: a flat TOML file; every key is a field of :class:`TrainConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import tomllib
+
+from invdn_mobile.errors import InvdnError
+
+
+@dataclass
+class TrainConfig:
+    variant: str = "paper"
+    data: str = "data/photos/train"
+    out: str = "runs/train"
+    noise: str = "camera+awgn:5-50"
+    crop: int = 144
+    batch: int = 14
+    workers: int = 0
+    val_fraction: float = 0.15
+    val_crop: int = 128
+    steps: int = 200_000
+    max_minutes: float | None = None  # stop (with a checkpoint and weights) when this wall time is used up
+    lr: float = 2e-4
+    lr_halve_at: list[int] = field(default_factory=lambda: [50_000, 100_000, 150_000])
+    clip: float = 10.0
+    lambda_forw: float = 16.0
+    lambda_back: float = 1.0
+    autocast: str = "auto"  # auto (bf16 where fast: CUDA, or a CPU with AVX-512 BF16), bf16, none
+    channels_last: str = "auto"  # auto (CUDA only: on CPU it made training 8x slower here), on, off
+    device: str = "auto"
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    seed: int = 0
+    checkpoint_every: int = 100
+    val_every: int = 250
+    log_every: int = 10
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_config(path: Path | None, **overrides) -> TrainConfig:
+    values: dict = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise InvdnError(f"{path}: config file not found") from None
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvdnError(f"{path}: invalid TOML ({exc})") from None
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvdnError(f"{path}: unknown config keys {unknown}; known: {sorted(known)}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    config = TrainConfig(**values)
+    if config.crop % 4 or config.val_crop % 4:
+        raise InvdnError("crop and val_crop must be multiples of 4")
+    return config
