@@ -181,7 +181,11 @@ def encode_rgba16(rgba: np.ndarray) -> bytes:
 
 def write_image(path: str | Path, photo: Photo) -> None:
     """Write ``photo`` as PNG atomically (a crash never leaves a partial file at ``path``)."""
-    atomic_write_bytes(Path(path), encode_png(photo))
+    data = encode_png(photo)
+    try:
+        atomic_write_bytes(Path(path), data)
+    except OSError as exc:
+        raise InvdnError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -63,7 +63,16 @@ def test_block_macs_match_hand_count():
 def test_paper_denoiser_macs_near_paper():
     macs = model_macs(InvDN(get_variant("paper")), 256, 256)
     assert 44e9 <= macs["denoiser"] <= 48e9
-    assert macs["denoiser"] == macs["forward"] + macs["reverse"]
+    # forward + reverse, less the last block's G and H (they only feed the discarded z): 2 x 65727 MAC/px at 64x64
+    assert macs["forward"] + macs["reverse"] - macs["denoiser"] == 2 * 65727 * 64 * 64
+
+
+def test_forward_lr_equals_the_slice_of_forward():
+    torch.manual_seed(6)
+    model = InvDN(VariantConfig(blocks=2, width=16)).eval()
+    x = torch.rand(1, 3, 32, 24)
+    with torch.no_grad():
+        assert torch.equal(model.forward_lr(x), model(x)[:, :3])
 
 
 def test_denoiser_is_deterministic_per_seed():

@@ -33,6 +33,16 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def finish(summary: str, failed: list[tuple[str, str]]) -> None:
+    """Print the summary on stdout (naming failed inputs, whose errors were already printed on stderr, one line
+    each); exit 1 when any input failed."""
+    if failed:
+        summary += f"; {len(failed)} input(s) failed: " + ", ".join(item for item, _ in failed)
+    typer.echo(summary)
+    if failed:
+        raise typer.Exit(1)
+
+
 def cli_errors(fn):
     """Turn :class:`InvdnError` (and Ctrl-C) into one line on stderr and a non-zero exit, never a traceback."""
 

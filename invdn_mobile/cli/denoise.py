@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from invdn_mobile.cli.common import DeviceOpt, VariantOpt, WeightsOpt, cli_errors, fail, progress_bar
+from invdn_mobile.cli.common import DeviceOpt, VariantOpt, WeightsOpt, cli_errors, finish, progress_bar
 
 
 @cli_errors
@@ -65,6 +65,5 @@ def denoise(
             except InvdnError as exc:
                 failed.append((str(path), str(exc)))
                 typer.echo(f"error: {exc}", err=True)
-    typer.echo(f"denoised {len(written)} photo(s) into {outdir}" + (f"; {len(failed)} failed" if failed else ""))
-    if failed:
-        fail(f"{len(failed)} input(s) failed: " + ", ".join(item for item, _ in failed), 1)
+    summary = f"denoised {len(written)} photo(s) into {outdir}"
+    finish(summary, failed)

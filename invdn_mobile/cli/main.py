@@ -6,6 +6,7 @@ import typer
 
 from invdn_mobile import __version__
 from invdn_mobile.cli.denoise import denoise
+from invdn_mobile.cli.export import export, parity
 from invdn_mobile.cli.info import info
 from invdn_mobile.cli.noise import generate_noise, noise
 from invdn_mobile.cli.train import evaluate, train
@@ -38,6 +39,8 @@ app.command()(noise)
 app.command("generate-noise")(generate_noise)
 app.command()(train)
 app.command()(evaluate)
+app.command()(export)
+app.command()(parity)
 
 if __name__ == "__main__":
     app()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from invdn_mobile.cli.common import DeviceOpt, VariantOpt, WeightsOpt, cli_errors, fail
+from invdn_mobile.cli.common import DeviceOpt, VariantOpt, WeightsOpt, cli_errors, finish
 
 
 def _each_photo(inputs: list[str], outdir: Path, make):
@@ -30,9 +30,7 @@ def _each_photo(inputs: list[str], outdir: Path, make):
         except InvdnError as exc:
             failed.append((str(path), str(exc)))
             typer.echo(f"error: {exc}", err=True)
-    typer.echo(f"wrote {written} image(s) into {outdir}")
-    if failed:
-        fail(f"{len(failed)} input(s) failed: " + ", ".join(item for item, _ in failed), 1)
+    finish(f"wrote {written} image(s) into {outdir}", failed)
 
 
 @cli_errors

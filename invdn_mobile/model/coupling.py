@@ -53,6 +53,10 @@ class Coupling(nn.Module):
         y2 = x2 * torch.exp(self.scale(y1)) + self.G(y1)
         return torch.cat((y1, y2), dim=1)
 
+    def forward_first(self, x: torch.Tensor) -> torch.Tensor:
+        """Only ``y1`` (the first ``split`` channels of :meth:`forward`): skips ``G`` and ``H``."""
+        return x[:, : self.split] + self.F(x[:, self.split :])
+
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         y1, y2 = y[:, : self.split], y[:, self.split :]
         x2 = (y2 - self.G(y1)) * torch.exp(-self.scale(y1))

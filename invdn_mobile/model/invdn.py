@@ -64,6 +64,17 @@ class InvDN(nn.Module):
             x = scale(x)
         return x
 
+    def forward_lr(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)[:, :3]`` without computing what the slice drops: the last block's ``G`` and ``H`` only feed
+        the discarded z channels, so they are skipped (the denoiser's forward pass, pruned by construction)."""
+        last = self.scales[-1]
+        for scale in self.scales[:-1]:
+            x = scale(x)
+        x = last.haar(x)
+        for block in last.blocks[:-1]:
+            x = block(x)
+        return last.blocks[-1].forward_first(x) if len(last.blocks) else x[:, : self.lr_channels]
+
     def reverse(self, z: torch.Tensor) -> torch.Tensor:
         for scale in reversed(self.scales):
             z = scale.inverse(z)

@@ -1,0 +1,148 @@
+"""``invdn export`` and ``invdn parity``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from invdn_mobile.cli.common import VariantOpt, WeightsOpt, cli_errors, fail
+
+OUT_ROOT = Path("export/out")
+ImagesOpt = Annotated[
+    Path, typer.Option("--images", help="Folder of clean photos for parity (noise is added with a fixed seed).")
+]
+
+
+@cli_errors
+def export(
+    target: Annotated[str | None, typer.Argument(help="A target recipe name, or 'all' for every recipe.")] = None,
+    target_opt: Annotated[str | None, typer.Option("--target", help="Same as the TARGET argument.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Explicit form: the format (e.g. onnx).")] = None,
+    precision: Annotated[str | None, typer.Option("--precision", help="Explicit form: fp32, fp16 or int8.")] = None,
+    tile: Annotated[int | None, typer.Option("--tile", help="Fixed input tile (multiple of 4); default 256.")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default export/out/NAME).")] = None,
+    weights: WeightsOpt = None,
+    variant: VariantOpt = None,
+    images: ImagesOpt = Path("samples/clean"),
+    calibration: Annotated[Path, typer.Option(help="Clean photos for INT8 calibration.")] = Path("samples/calibration"),
+    noise: Annotated[str, typer.Option(help="Noise added to the parity photos.")] = "camera:iso3200",
+    z_variant: Annotated[bool, typer.Option("--z-variant/--no-z-variant", help="Also export z as an input.")] = True,
+) -> None:
+    """Export the fixed-seed denoiser, run parity on every artifact and exit non-zero when a gate fails.
+
+    Recipes: `invdn export onnx-int8`, `invdn export all`. Explicit: `invdn export --format onnx --precision int8`."""
+    from invdn_mobile.denoise import resolve_weights
+    from invdn_mobile.export.registry import check_precision, get_format
+    from invdn_mobile.export.run import export_artifacts, get_target, load_targets
+    from invdn_mobile.model.checkpoint import load_weights
+    from invdn_mobile.parity import ParityRow, markdown
+
+    name = target or target_opt
+    if name and (fmt or precision):
+        fail("give a target, or --format and --precision, not both")
+    if name == "all":
+        jobs = list(load_targets().values())
+    elif name:
+        jobs = [get_target(name)]
+    elif fmt and precision:
+        from invdn_mobile.export.run import Target
+
+        jobs = [Target(name=f"{fmt}-{precision}", format=fmt, precision=precision, variant=variant or "paper")]
+    else:
+        fail("say what to export: a target (see --help), 'all', or --format and --precision")
+    for job in jobs:  # validate every job before any work
+        check_precision(get_format(job.format), job.precision)
+    rows, failed = [], 0
+    for job in jobs:
+        model_variant = variant or job.variant
+        path = resolve_weights(weights, model_variant)
+        model, meta = load_weights(path, model_variant)
+        out_dir = out if (out and len(jobs) == 1) else (out or OUT_ROOT) / job.name
+        typer.echo(f"[{job.name}] {job.format} {job.precision} tile {tile or job.tile} -> {out_dir}")
+        result = export_artifacts(
+            model,
+            meta,
+            path,
+            job.format,
+            job.precision,
+            tile or job.tile,
+            out_dir,
+            z_variant and job.z_input_variant,
+            images,
+            calibration,
+            noise,
+            log=lambda msg: typer.echo(f"  {msg}"),
+        )
+        failed += len(result.failed)
+        for e in result.entries:
+            p = e["parity"]
+            rows.append(ParityRow(**{k: v for k, v in p.items() if k in ParityRow.__dataclass_fields__}))
+    typer.echo(markdown(rows))
+    if failed:
+        fail(f"{failed} artifact(s) failed their parity gate (renamed *.rejected)", 1)
+
+
+@cli_errors
+def parity(
+    paths: Annotated[list[Path], typer.Argument(help="Artifacts or export folders (with manifest.json).")],
+    images: ImagesOpt = Path("samples/clean"),
+    noise: Annotated[str, typer.Option(help="Noise added to the photos.")] = "camera:iso3200",
+    weights: WeightsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+) -> None:
+    """Run artifacts against the PyTorch FP32 denoiser and the clean photos; exit non-zero when a gate fails."""
+    from invdn_mobile.export.registry import get_format
+    from invdn_mobile.export.run import read_manifest, sha256
+    from invdn_mobile.model import Denoiser
+    from invdn_mobile.model.checkpoint import default_weights, load_weights
+    from invdn_mobile.parity import load_photos, markdown, measure, reference_outputs
+    from invdn_mobile.runtimes import load_runner
+
+    entries = []
+    for p in paths:
+        if p.is_dir():
+            entries += [(p / e["file"], e) for e in read_manifest(p)]
+        elif p.is_file():
+            match = [e for e in read_manifest(p.parent) if e["file"] == p.name]
+            if not match:
+                fail(f"{p}: not listed in {p.parent / 'manifest.json'}")
+            entries.append((p, match[0]))
+        else:
+            fail(f"{p}: no such artifact or folder")
+    photos = load_photos(images, noise)
+    references: dict = {}
+    rows = []
+    for path, entry in entries:
+        key = (entry["weights"]["sha256"], entry["tile"][0], entry["z"]["seed"])
+        if key not in references:
+            wpath = _weights_for(entry, weights, default_weights, sha256)
+            model, _ = load_weights(wpath)
+            den = Denoiser(model, tile=tuple(entry["tile"]), seed=entry["z"]["seed"], z_scale=entry["z"]["scale"])
+            references[key] = reference_outputs(den.eval(), photos, entry["tile"][0])
+        fmt = get_format(entry["format"])
+        runner = load_runner(fmt.runtime, path, entry)
+        rows.append(measure(path.name, fmt.name, entry["precision"], runner, photos, references[key], entry["tile"][0]))
+    if as_json:
+        for r in rows:
+            d = r.to_dict()
+            typer.echo(json.dumps(d))
+    else:
+        typer.echo(markdown(rows))
+    bad = [r.artifact for r in rows if r.gate_passed is False]
+    if bad:
+        fail(f"parity gate failed: {', '.join(bad)}", 1)
+
+
+def _weights_for(entry, weights, default_weights, sha256) -> Path:
+    """The weights an artifact was exported from: --weights, the recorded file, or the bundled default, by sha256."""
+    want = entry["weights"]["sha256"]
+    candidates = [weights] if weights else [Path(entry["weights"]["file"]), default_weights(entry["variant"])]
+    for c in candidates:
+        if c and Path(c).is_file() and sha256(Path(c)) == want:
+            return Path(c)
+    if weights:
+        fail(f"{weights} is not the weights {entry['file']} was exported from (sha256 differs)")
+    fail(f"cannot find the weights {entry['file']} was exported from; pass --weights")

@@ -1,0 +1,38 @@
+"""Runtimes registry: ``load(path, manifest_entry) -> Runner``; ``Runner.run(nchw_float32) -> nchw_float32``.
+
+A runner owns its layout conversion (e.g. NHWC for TFLite) so nobody else does; z-input artifacts are fed the seeded
+z_HF recorded in their manifest entry, so they compute exactly what the constant-z artifact computes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+import numpy as np
+
+from invdn_mobile.errors import InvdnError
+
+
+class Runner(Protocol):
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+RUNTIMES = {
+    "onnxruntime": "invdn_mobile.runtimes.onnxrt:load",
+}
+
+
+def load_runner(runtime: str, path, entry: dict) -> Runner:
+    if runtime not in RUNTIMES:
+        raise InvdnError(f"no runtime {runtime!r} on this machine (known: {', '.join(RUNTIMES)})")
+    module, func = RUNTIMES[runtime].split(":")
+    return getattr(importlib.import_module(module), func)(path, entry)
+
+
+def manifest_z(entry: dict) -> np.ndarray:
+    """The z_HF an artifact with a z input must be fed (seed and scale from its manifest entry)."""
+    from invdn_mobile.model.denoiser import sample_z
+
+    shape = tuple(entry["inputs"][1]["shape"])
+    return sample_z(shape, entry["z"]["seed"], entry["z"]["scale"]).numpy()
