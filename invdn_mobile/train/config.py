@@ -33,6 +33,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     seed: int = 0
+    init: str | None = None  # warm start: weights (.safetensors) loaded before step 0 when there is no checkpoint
     checkpoint_every: int = 100
     val_every: int = 250
     log_every: int = 10

@@ -117,6 +117,12 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True, log=p
         torch.set_rng_state(state["torch_rng"])
         step, history, elapsed = state["step"], state["history"], state["elapsed"]
         log(f"resumed {ckpt} at step {step}")
+    elif config.init:
+        from invdn_mobile.model.checkpoint import load_weights
+
+        start, _ = load_weights(Path(config.init), config.variant)
+        model.load_state_dict(start.state_dict())
+        log(f"warm start from {config.init}")
 
     val_clean = val_noisy = None
     if val_files:
