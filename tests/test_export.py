@@ -54,7 +54,21 @@ def _export(fmt, precision, out, weights, photos, sample_clean):
     )
 
 
-@pytest.mark.parametrize("fmt,precision", all_format_precisions())
+def _cases():
+    """Every registered format x precision. INT8 ONNX is a known gate failure on the v0 weights (the export issue's
+    per-layer sensitivity search is what fixes it); strict xfail, so the day it passes the marker must go."""
+    for fmt, precision in all_format_precisions():
+        marks = ()
+        if (fmt, precision) == ("onnx", "int8") and default_weights("paper") is not None:
+            marks = pytest.mark.xfail(
+                strict=True,
+                reason="ONNX INT8 QDQ (Conv/ConvTranspose, per-channel) loses ~3.5 dB vs clean on the v0 paper "
+                "weights (gate: 0.3 dB); needs the per-layer sensitivity search of the export issue",
+            )
+        yield pytest.param(fmt, precision, marks=marks)
+
+
+@pytest.mark.parametrize("fmt,precision", _cases())
 def test_export_and_parity(fmt, precision, tmp_path, weights, photos, sample_clean):
     out = tmp_path / "out"
     result = _export(fmt, precision, out, weights, photos, sample_clean)
