@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -126,12 +125,6 @@ def output_paths(paths: list[Path], outdir: Path) -> list[Path]:
         seen[p.stem] = n
         out.append(outdir / (f"{p.stem}.png" if n == 1 else f"{p.stem}-{n}.png"))
     return out
-
-
-@dataclass
-class Summary:
-    written: list[Path] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def denoise_photo(photo: Photo, fn: TileFn, tile: int, overlap: int, multiple: int, batch: int = 1, on_tile=None):
