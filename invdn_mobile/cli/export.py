@@ -95,9 +95,9 @@ def parity(
 ) -> None:
     """Run artifacts against the PyTorch FP32 denoiser and the clean photos; exit non-zero when a gate fails."""
     from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.run import read_manifest, sha256
+    from invdn_mobile.export.run import read_manifest, weights_for_entry
     from invdn_mobile.model import Denoiser
-    from invdn_mobile.model.checkpoint import default_weights, load_weights
+    from invdn_mobile.model.checkpoint import load_weights
     from invdn_mobile.parity import load_photos, markdown, measure, reference_outputs
     from invdn_mobile.runtimes import load_runner
 
@@ -118,7 +118,7 @@ def parity(
     for path, entry in entries:
         key = (entry["weights"]["sha256"], entry["tile"][0], entry["z"]["seed"])
         if key not in references:
-            wpath = _weights_for(entry, weights, default_weights, sha256)
+            wpath = weights_for_entry(entry, weights)
             model, _ = load_weights(wpath)
             den = Denoiser(model, tile=tuple(entry["tile"]), seed=entry["z"]["seed"], z_scale=entry["z"]["scale"])
             references[key] = reference_outputs(den.eval(), photos, entry["tile"][0])
@@ -134,15 +134,3 @@ def parity(
     bad = [r.artifact for r in rows if r.gate_passed is False]
     if bad:
         fail(f"parity gate failed: {', '.join(bad)}", 1)
-
-
-def _weights_for(entry, weights, default_weights, sha256) -> Path:
-    """The weights an artifact was exported from: --weights, the recorded file, or the bundled default, by sha256."""
-    want = entry["weights"]["sha256"]
-    candidates = [weights] if weights else [Path(entry["weights"]["file"]), default_weights(entry["variant"])]
-    for c in candidates:
-        if c and Path(c).is_file() and sha256(Path(c)) == want:
-            return Path(c)
-    if weights:
-        fail(f"{weights} is not the weights {entry['file']} was exported from (sha256 differs)")
-    fail(f"cannot find the weights {entry['file']} was exported from; pass --weights")

@@ -74,6 +74,21 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def weights_for_entry(entry: dict, weights: Path | None = None) -> Path:
+    """The weights an artifact was exported from (matched by sha256): ``weights`` if given, else the recorded file,
+    else the bundled default of its variant."""
+    from invdn_mobile.model.checkpoint import default_weights
+
+    want = entry["weights"]["sha256"]
+    candidates = [weights] if weights else [Path(entry["weights"]["file"]), default_weights(entry["variant"])]
+    for c in candidates:
+        if c and Path(c).is_file() and sha256(Path(c)) == want:
+            return Path(c)
+    if weights:
+        raise InvdnError(f"{weights} is not the weights {entry['file']} was exported from (sha256 differs)")
+    raise InvdnError(f"cannot find the weights {entry['file']} was exported from; pass --weights")
+
+
 def tool_versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "torch": torch.__version__}
     for dist in ("invdn-mobile", "onnx", "onnxruntime", "onnxslim", "onnxconverter-common", "onnxscript"):
