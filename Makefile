@@ -11,16 +11,17 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	# torch first and pinned: the local CPU wheel (an unpinned torch pulls gigabytes of CUDA)
 	$(VENV)/bin/pip install --quiet torch==2.13.0
-	$(VENV)/bin/pip install --quiet -e '.[train,export-onnx,dev]'
+	$(VENV)/bin/pip install --quiet -e '.[train,export-onnx,export-tflite,export-coreml,dev]'
+	$(PY) -m pip check
 	touch $@
 
 setup: $(VENV)/.installed
 
-# Main job: denoise the sample photos with the bundled default weights and score them against the clean originals.
+# Main job: export the bundled weights to every target recipe (ONNX, TFLite, CoreML x FP32/FP16/INT8, and the
+# z-input twins) into export/out/, run parity on each and print the table; exits non-zero if a gate fails.
 run: setup
 	$(INVDN) info
-	$(INVDN) denoise samples/noisy -o out/samples
-	$(PY) -m invdn_mobile.samples_report samples/clean out/samples samples/noisy
+	$(INVDN) export all
 
 test: setup
 	$(PY) -m pytest -q

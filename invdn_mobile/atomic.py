@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,32 @@ def atomic_path(target: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Like :func:`atomic_path` for an artifact that is a folder (e.g. ``.mlpackage``): the writer creates the yielded
+    path (same suffix as ``target``); on success it replaces ``target``, on error it is removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent))
+    tmp.rmdir()
+    try:
+        yield tmp
+        remove_artifact(target)
+        os.replace(tmp, target)
+    except BaseException:
+        remove_artifact(tmp)
+        raise
+
+
+def remove_artifact(path: Path) -> None:
+    """Remove a file or a folder artifact if it exists."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _umask() -> int:

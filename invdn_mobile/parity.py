@@ -111,6 +111,14 @@ def measure(name, fmt, precision, runner, photos, reference, tile: int) -> Parit
     return row
 
 
+def skipped_row(name, fmt, precision, reason: str, problems: list[str]) -> ParityRow:
+    """The row of an artifact that cannot run here: its gate is its structural validation."""
+    nan = float("nan")
+    row = ParityRow(name, fmt, precision, nan, nan, nan, nan, nan, nan, nan, 0, True, skipped=reason)
+    row.gate_passed, row.gate_failures = not problems, tuple(problems)
+    return row
+
+
 def gate_failures(row: ParityRow) -> list[str]:
     """Why ``row`` fails its precision's gate (empty: it passes). NaN or Inf anywhere fails."""
     gate = GATES[row.precision]
@@ -134,7 +142,8 @@ def markdown(rows: list[ParityRow]) -> str:
     ]
     for r in rows:
         if r.skipped:
-            lines.append(f"| {r.artifact} | {r.format} | {r.precision} | | | | | | skipped: {r.skipped} |")
+            valid = "valid" if r.gate_passed else "INVALID: " + "; ".join(r.gate_failures)
+            lines.append(f"| {r.artifact} | {r.format} | {r.precision} | | | | | | {valid}; {r.skipped} |")
             continue
         gate = "pass" if r.gate_passed else "FAIL: " + "; ".join(r.gate_failures)
         lines.append(

@@ -20,8 +20,10 @@ ImagesOpt = Annotated[
 def export(
     target: Annotated[str | None, typer.Argument(help="A target recipe name, or 'all' for every recipe.")] = None,
     target_opt: Annotated[str | None, typer.Option("--target", help="Same as the TARGET argument.")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="Explicit form: the format (e.g. onnx).")] = None,
-    precision: Annotated[str | None, typer.Option("--precision", help="Explicit form: fp32, fp16 or int8.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Explicit form: onnx, tflite or coreml.")] = None,
+    precision: Annotated[
+        str | None, typer.Option("--precision", help="Explicit form: fp32, fp16, int8 (or int8dyn for tflite).")
+    ] = None,
     tile: Annotated[int | None, typer.Option("--tile", help="Fixed input tile (multiple of 4); default 256.")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default export/out/NAME).")] = None,
     weights: WeightsOpt = None,
@@ -30,6 +32,23 @@ def export(
     calibration: Annotated[Path, typer.Option(help="Clean photos for INT8 calibration.")] = Path("samples/calibration"),
     noise: Annotated[str, typer.Option(help="Noise added to the parity photos.")] = "camera:iso3200",
     z_variant: Annotated[bool, typer.Option("--z-variant/--no-z-variant", help="Also export z as an input.")] = True,
+    keep_float: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep-float",
+            help="INT8: keep layers whose name contains this in float (repeatable; ONNX: module paths such as "
+            "model.scales.1.blocks.4.F; TFLite: ResidualBlock_G, ResidualBlock_H, HaarDownsample, ...). "
+            "Overrides the recipe's keep_float.",
+        ),
+    ] = None,
+    sensitivity: Annotated[
+        bool,
+        typer.Option(
+            "--sensitivity",
+            help="INT8: measure each layer group's damage (PSNR drop when only it is quantized), print it, keep the "
+            "worst groups in float until the drop is half the gate, and record it all in the manifest.",
+        ),
+    ] = False,
 ) -> None:
     """Export the fixed-seed denoiser, run parity on every artifact and exit non-zero when a gate fails.
 
@@ -62,6 +81,11 @@ def export(
         model, meta = load_weights(path, model_variant)
         out_dir = out if (out and len(jobs) == 1) else (out or OUT_ROOT) / job.name
         typer.echo(f"[{job.name}] {job.format} {job.precision} tile {tile or job.tile} -> {out_dir}")
+        options = job.options()
+        if keep_float is not None:
+            options["keep_float"] = list(keep_float)
+        if sensitivity and job.precision == "int8":
+            options |= _sensitivity(job, model, meta, images, calibration, tile or job.tile)
         result = export_artifacts(
             model,
             meta,
@@ -74,6 +98,7 @@ def export(
             images,
             calibration,
             noise,
+            options=options,
             log=lambda msg: typer.echo(f"  {msg}"),
         )
         failed += len(result.failed)
@@ -83,6 +108,37 @@ def export(
     typer.echo(markdown(rows))
     if failed:
         fail(f"{failed} artifact(s) failed their parity gate (renamed *.rejected)", 1)
+
+
+def _sensitivity(job, model, meta, images: Path, calibration: Path, export_tile: int) -> dict:
+    """Run the INT8 sensitivity search for one job; the export options it implies."""
+    from invdn_mobile.cli.common import progress_bar
+    from invdn_mobile.export.registry import GATES
+    from invdn_mobile.export.sensitivity import SEARCH_TILE, search
+    from invdn_mobile.model import Denoiser
+
+    z = meta.get("z", {})
+    tile = min(SEARCH_TILE, export_tile)
+    denoiser = Denoiser(model, tile=(tile, tile), seed=int(z.get("seed", 0)), z_scale=float(z.get("scale", 1.0)))
+    target = GATES[job.precision].max_drop_db / 2
+    with progress_bar() as bar:
+        task = bar.add_task("sensitivity", total=None)
+        result = search(
+            job.format,
+            denoiser.eval(),
+            images,
+            calibration,
+            target,
+            tile,
+            log=typer.echo,
+            progress=lambda: bar.advance(task),
+        )
+    typer.echo(result.table())
+    typer.echo(
+        f"  keep in float: {', '.join(result.keep_float) or 'nothing'} (drop {result.chosen_drop:+.3f} dB "
+        f"at tile {tile}, target {target} dB)"
+    )
+    return {"keep_float": result.patterns, "sensitivity": result.to_dict()}
 
 
 @cli_errors
@@ -95,17 +151,16 @@ def parity(
 ) -> None:
     """Run artifacts against the PyTorch FP32 denoiser and the clean photos; exit non-zero when a gate fails."""
     from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.run import read_manifest, weights_for_entry
+    from invdn_mobile.export.run import check_artifact, read_manifest, weights_for_entry
     from invdn_mobile.model import Denoiser
     from invdn_mobile.model.checkpoint import load_weights
-    from invdn_mobile.parity import load_photos, markdown, measure, reference_outputs
-    from invdn_mobile.runtimes import load_runner
+    from invdn_mobile.parity import load_photos, markdown, reference_outputs
 
     entries = []
     for p in paths:
-        if p.is_dir():
+        if p.is_dir() and (p / "manifest.json").is_file():
             entries += [(p / e["file"], e) for e in read_manifest(p)]
-        elif p.is_file():
+        elif p.exists():
             match = [e for e in read_manifest(p.parent) if e["file"] == p.name]
             if not match:
                 fail(f"{p}: not listed in {p.parent / 'manifest.json'}")
@@ -116,15 +171,14 @@ def parity(
     references: dict = {}
     rows = []
     for path, entry in entries:
+        fmt = get_format(entry["format"])
         key = (entry["weights"]["sha256"], entry["tile"][0], entry["z"]["seed"])
-        if key not in references:
+        if fmt.runtime and key not in references:
             wpath = weights_for_entry(entry, weights)
             model, _ = load_weights(wpath)
             den = Denoiser(model, tile=tuple(entry["tile"]), seed=entry["z"]["seed"], z_scale=entry["z"]["scale"])
             references[key] = reference_outputs(den.eval(), photos, entry["tile"][0])
-        fmt = get_format(entry["format"])
-        runner = load_runner(fmt.runtime, path, entry)
-        rows.append(measure(path.name, fmt.name, entry["precision"], runner, photos, references[key], entry["tile"][0]))
+        rows.append(check_artifact(path, entry, fmt, photos, references.get(key)))
     if as_json:
         for r in rows:
             d = r.to_dict()

@@ -4,17 +4,14 @@ sigmoid/exp scale path stays in float, see ``INT8_OP_TYPES``)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.export.quiet import quiet
 from invdn_mobile.model import Denoiser
 
 OPSET = 18
@@ -42,12 +39,9 @@ def to_onnx_fp32(denoiser: Denoiser, tile: int):
     x = torch.rand(1, 3, tile, tile)
     args = (x, denoiser.z_for(tile, tile)) if denoiser.z_input else (x,)
     inputs, outputs = io_names(denoiser)
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # the exporter logs torchvision absence as warnings
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        sink = io.StringIO()
-        with contextlib.redirect_stdout(sink):
+        with quiet():
             torch.onnx.export(
                 denoiser.eval(),
                 args,
@@ -77,6 +71,25 @@ def to_fp16(model):
     return float16.convert_float_to_float16(model, keep_io_types=True)
 
 
+def layer_of(node, initializers: set[str]) -> str:
+    """The PyTorch module path of a Conv/ConvTranspose node (its weight initializer's name without ``.weight``)."""
+    for name in node.input[1:2]:
+        if name in initializers and name.endswith(".weight"):
+            return name[: -len(".weight")]
+    return node.name
+
+
+def quantizable_layers(model) -> dict[str, str]:
+    """Node name -> module path of every node INT8 quantizes."""
+    inits = {i.name for i in model.graph.initializer}
+    return {n.name: layer_of(n, inits) for n in model.graph.node if n.op_type in INT8_OP_TYPES}
+
+
+def nodes_matching(model, patterns) -> list[str]:
+    """Nodes whose module path contains any of ``patterns`` (e.g. ``scales.1.blocks.7.H``)."""
+    return [node for node, layer in quantizable_layers(model).items() if any(p in layer for p in patterns)]
+
+
 def to_int8(model, calibration: list[dict[str, np.ndarray]], op_types=INT8_OP_TYPES, exclude=()):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -89,7 +102,7 @@ def to_int8(model, calibration: list[dict[str, np.ndarray]], op_types=INT8_OP_TY
         def get_next(self):
             return next(self.items, None)
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, quiet():
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(model, str(src))
         quantize_static(
@@ -106,8 +119,9 @@ def to_int8(model, calibration: list[dict[str, np.ndarray]], op_types=INT8_OP_TY
         return onnx.load(str(dst))
 
 
-def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None) -> None:
-    """Write one ONNX artifact to ``path`` (the caller makes the write atomic)."""
+def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:
+    """Write one ONNX artifact to ``path`` (the caller makes the write atomic). INT8 keeps the layers whose module
+    path contains one of ``options['keep_float']`` in float."""
     onnx = _require()
     model = to_onnx_fp32(denoiser, tile)
     if precision == "fp16":
@@ -115,7 +129,10 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
     elif precision == "int8":
         if not calibration:
             raise InvdnError("INT8 export needs calibration data")
-        model = to_int8(model, calibration)
+        keep = tuple((options or {}).get("keep_float", ()))
+        model = to_int8(model, calibration, exclude=nodes_matching(model, keep) if keep else ())
+    elif precision != "fp32":
+        raise InvdnError(f"onnx: no precision {precision!r}")
     model.producer_name = "invdn-mobile"
     onnx.save(model, str(path))
 
@@ -150,9 +167,43 @@ def graph_macs(path: Path) -> int:
     return total
 
 
-def op_counts(path: Path) -> dict[str, int]:
+def inspect(path: Path) -> dict:
+    """Ops (type -> count), the highest tensor rank and the Conv/ConvTranspose MACs of an ONNX file."""
     onnx = _require()
+    from onnx import shape_inference
+
+    model = shape_inference.infer_shapes(onnx.load(str(path)))
     counts: dict[str, int] = {}
-    for node in onnx.load(str(path)).graph.node:
+    for node in model.graph.node:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    return dict(sorted(counts.items()))
+    values = list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)
+    ranks = [len(v.type.tensor_type.shape.dim) for v in values] + [len(i.dims) for i in model.graph.initializer]
+    return {"ops": dict(sorted(counts.items())), "max_rank": max(ranks, default=0), "macs": graph_macs(path)}
+
+
+# --- hooks of the INT8 sensitivity search (invdn_mobile.export.sensitivity) ---
+
+
+def fp32_model(denoiser: Denoiser, tile: int):
+    return to_onnx_fp32(denoiser, tile)
+
+
+def layer_groups(model) -> dict[str, list[str]]:
+    """Quantizable layers grouped by module (a residual block F/G/H of one coupling, or the Haar conv of a scale):
+    label -> the ``keep_float`` patterns that keep the group in float."""
+    groups: dict[str, list[str]] = {}
+    for layer in quantizable_layers(model).values():
+        head, _, last = layer.rpartition(".")
+        label = head if head and last.startswith("conv") else layer
+        groups.setdefault(label, [label])
+    return groups
+
+
+def quantize_int8(model, calibration, keep_float=()):
+    return to_int8(model, calibration, exclude=nodes_matching(model, keep_float) if keep_float else ())
+
+
+def run_model(model, batch: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
+    from invdn_mobile.runtimes.onnxrt import OrtRunner
+
+    return OrtRunner(model.SerializeToString(), z).run(batch)

@@ -1,7 +1,9 @@
 """The one table of export formats: CLI choices, validation, ``export all``, parity and benchmarks all read it.
 
-A new format is one row here, one backend module (``export(denoiser, spec, path, calibration) -> None``) and one
-runtime (``invdn_mobile.runtimes``). Rows are looked up by name, never by position.
+A new format is one row here, one backend module with ``export(denoiser, precision, tile, path, calibration,
+options)`` and ``inspect(path) -> {"ops", "max_rank", "macs"}`` (plus ``validate(path, entry) -> problems`` when no
+runtime can run it here), and one runtime in ``invdn_mobile.runtimes``. Rows are looked up by name, never by
+position.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 
 from invdn_mobile.errors import InvdnError
 
-PRECISIONS = ("fp32", "fp16", "int8")
+# int8dyn: int8 weights, activations quantized at run time (TFLite's dynamic-range mode; float I/O)
+PRECISIONS = ("fp32", "fp16", "int8", "int8dyn")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ GATES = {
     "fp32": Gate(max_abs_err=1e-4),
     "fp16": Gate(min_psnr_vs_torch=50.0),
     "int8": Gate(max_drop_db=0.3),
+    "int8dyn": Gate(max_drop_db=0.3),
 }
 
 
@@ -36,14 +40,15 @@ class Format:
     suffix: str
     precisions: tuple[str, ...]
     layout: str  # of the artifact's tensors
-    backend: str  # "module:function" exporting one artifact
-    runtime: str  # name in invdn_mobile.runtimes.RUNTIMES, or "" when it cannot run here
+    backend: str  # module with export() and inspect() (and validate() when runtime is "")
+    runtime: str  # name in invdn_mobile.runtimes.RUNTIMES, or "" when it cannot run on this OS
     extra: str  # pip extra with the toolchain
     needs_calibration: tuple[str, ...] = ()  # precisions that need calibration data
+    directory: bool = False  # the artifact is a folder (e.g. .mlpackage)
+    why_not_run: str = ""  # when runtime is "": the reason parity is skipped
 
-    def exporter(self):
-        module, func = self.backend.split(":")
-        return getattr(importlib.import_module(module), func)
+    def module(self):
+        return importlib.import_module(self.backend)
 
 
 FORMATS: dict[str, Format] = {}
@@ -65,10 +70,35 @@ register(
         suffix=".onnx",
         precisions=("fp32", "fp16", "int8"),
         layout="NCHW",
-        backend="invdn_mobile.export.onnx:export",
+        backend="invdn_mobile.export.onnx",
         runtime="onnxruntime",
         extra="export-onnx",
         needs_calibration=("int8",),
+    )
+)
+register(
+    Format(
+        name="tflite",
+        suffix=".tflite",
+        precisions=("fp32", "fp16", "int8", "int8dyn"),
+        layout="NHWC",
+        backend="invdn_mobile.export.tflite",
+        runtime="litert",
+        extra="export-tflite",
+        needs_calibration=("int8",),
+    )
+)
+register(
+    Format(
+        name="coreml",
+        suffix=".mlpackage",
+        precisions=("fp32", "fp16", "int8"),
+        layout="NCHW",
+        backend="invdn_mobile.export.coreml",
+        runtime="",
+        extra="export-coreml",
+        directory=True,
+        why_not_run="CoreML prediction needs macOS; validated structurally",
     )
 )
 

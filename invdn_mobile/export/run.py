@@ -17,7 +17,7 @@ import numpy as np
 import tomllib
 import torch
 
-from invdn_mobile.atomic import atomic_path
+from invdn_mobile.atomic import atomic_dir, atomic_path, remove_artifact
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.registry import FORMATS, check_precision, get_format
 from invdn_mobile.model import Denoiser
@@ -26,6 +26,9 @@ from invdn_mobile.model.macs import model_macs
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
 CALIBRATION_NOISE = "camera+awgn:5-50"
 NORMALIZATION = "RGB, float32, values in [0, 1] (sRGB-encoded, not linearised); output likewise, clip to [0, 1]"
+IMAGE_NORMALIZATION = (
+    "RGB 8-bit image in and out (the model scales by 1/255 on input, clips and scales by 255 on output)"
+)
 
 
 @dataclass
@@ -37,6 +40,15 @@ class Target:
     variant: str = "paper"
     z_input_variant: bool = True  # also export the artifact that takes z as a second input
     description: str = ""
+    cpu_only: bool = False  # TFLite: skip the LiteRT GPU delegate op check
+    keep_float: list[str] = field(default_factory=list)  # INT8: layers kept in float (see --sensitivity)
+    runs_on: str = ""  # where the artifact is meant to run (documentation)
+
+    def options(self) -> dict:
+        return {"cpu_only": self.cpu_only, "keep_float": list(self.keep_float)}
+
+
+_REFERENCES: dict[tuple, tuple] = {}  # parity photos and PyTorch outputs, per weights/tile/z/photos/noise
 
 
 @dataclass
@@ -67,11 +79,22 @@ def get_target(name: str) -> Target:
 
 
 def sha256(path: Path) -> str:
+    """Of a file; of a folder artifact: over its files' relative paths and contents, in sorted order."""
+    path = Path(path)
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
+
+
+def size_bytes(path: Path) -> int:
+    path = Path(path)
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def weights_for_entry(entry: dict, weights: Path | None = None) -> Path:
@@ -91,7 +114,18 @@ def weights_for_entry(entry: dict, weights: Path | None = None) -> Path:
 
 def tool_versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "torch": torch.__version__}
-    for dist in ("invdn-mobile", "onnx", "onnxruntime", "onnxslim", "onnxconverter-common", "onnxscript"):
+    for dist in (
+        "invdn-mobile",
+        "onnx",
+        "onnxruntime",
+        "onnxslim",
+        "onnxconverter-common",
+        "onnxscript",
+        "litert-torch",
+        "ai-edge-litert",
+        "ai-edge-quantizer",
+        "coremltools",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -99,18 +133,26 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
-def calibration_data(photos_dir: Path, tile: int, count: int, z: np.ndarray | None, seed: int = 0) -> list[dict]:
-    """``count`` noisy ``tile`` crops (training noise mixture) from clean photos, as ONNX Runtime feeds."""
+def noisy_crops(photos_dir: Path, tile: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` seeded ``tile`` crops of the clean photos in ``photos_dir`` and their noisy versions (the training
+    noise mixture), NCHW float32."""
     from invdn_mobile.data.dataset import CropDataset, load_uint8
     from invdn_mobile.imageio import list_images
     from invdn_mobile.noise import parse_noise
 
     files = list_images(photos_dir) if photos_dir.is_dir() else []
     if not files:
-        raise InvdnError(f"{photos_dir}: no calibration photos (pass --calibration DIR of clean photos)")
+        raise InvdnError(f"{photos_dir}: no photos for calibration (pass a folder of clean photos)")
     crops = CropDataset(load_uint8(files, tile), tile, seed)
     clean = torch.stack([crops[i] for i in range(count)])
-    noisy = parse_noise(CALIBRATION_NOISE)(clean, torch.Generator().manual_seed(seed)).numpy()
+    noisy = parse_noise(CALIBRATION_NOISE)(clean, torch.Generator().manual_seed(seed))
+    return clean.numpy(), noisy.numpy()
+
+
+def calibration_data(photos_dir: Path, tile: int, count: int, z: np.ndarray | None, seed: int = 0) -> list[dict]:
+    """``count`` noisy ``tile`` crops (training noise mixture) from clean photos, as NCHW feeds ``{"image", "z"}``
+    (backends convert the layout)."""
+    _, noisy = noisy_crops(photos_dir, tile, count, seed)
     feeds = []
     for item in noisy:
         feed = {"image": item[None].astype(np.float32)}
@@ -163,11 +205,11 @@ def export_artifacts(
     calibration: Path,
     noise: str,
     calibration_count: int = 16,
+    options: dict | None = None,
     log=print,
 ) -> ExportResult:
     """Export the constant-z artifact (and the z-input variant), run parity on each, gate, and record the manifest."""
-    from invdn_mobile.parity import load_photos, measure, reference_outputs
-    from invdn_mobile.runtimes import load_runner
+    from invdn_mobile.parity import load_photos, reference_outputs
 
     fmt = get_format(fmt_name)
     check_precision(fmt, precision)
@@ -179,8 +221,11 @@ def export_artifacts(
     seed, scale = int(z.get("seed", 0)), float(z.get("scale", 1.0))
     variant = meta.get("variant") or "custom"
     reference_denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
-    photos = load_photos(images, noise)
-    reference = reference_outputs(reference_denoiser, photos, tile)
+    key = (sha256(weights_path), tile, seed, scale, str(Path(images).resolve()), noise)
+    if key not in _REFERENCES:  # `export all` exports one model at one tile many times: run PyTorch once
+        photos = load_photos(images, noise)
+        _REFERENCES[key] = photos, reference_outputs(reference_denoiser, photos, tile)
+    photos, reference = _REFERENCES[key]
     torch_macs = model_macs(model, tile, tile)["denoiser"]
     result = ExportResult()
     for z_input in (False, True) if z_input_variant else (False,):
@@ -192,36 +237,69 @@ def export_artifacts(
         if precision in fmt.needs_calibration:
             calib = calibration_data(calibration, tile, calibration_count, z_arr)
         started = time.perf_counter()
-        path.with_suffix(path.suffix + ".rejected").unlink(missing_ok=True)
-        with atomic_path(path) as tmp:
-            fmt.exporter()(denoiser, precision, tile, tmp, calib)
+        rejected = path.with_name(path.name + ".rejected")
+        remove_artifact(rejected)
+        with (atomic_dir if fmt.directory else atomic_path)(path) as tmp:
+            fmt.module().export(denoiser, precision, tile, tmp, calib, options)
         seconds = time.perf_counter() - started
         entry = describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, weights_path, torch_macs)
         entry["export_seconds"] = round(seconds, 2)
-        row = measure(name, fmt.name, precision, load_runner(fmt.runtime, path, entry), photos, reference, tile)
+        if options and precision == "int8":
+            entry["keep_float"] = list(options.get("keep_float", ()))
+            if options.get("sensitivity"):
+                entry["sensitivity"] = options["sensitivity"]
+        row = check_artifact(path, entry, fmt, photos, reference)
         entry["parity"] = row.to_dict() | {"noise": noise, "photos": str(images)}
         entry["gate"] = {"passed": bool(row.gate_passed), "failures": list(row.gate_failures)}
         if not row.gate_passed:
-            os.replace(path, path.with_suffix(path.suffix + ".rejected"))
-            entry["file"] = path.name + ".rejected"
-        log(
-            f"{name}: {'pass' if row.gate_passed else 'FAIL ' + '; '.join(row.gate_failures)} "
-            f"(max abs err {row.max_abs_err:.2e}, drop {row.drop_db:+.3f} dB, {entry['bytes'] / 1e6:.2f} MB, "
-            f"{seconds:.1f} s)"
+            os.replace(path, rejected)
+            entry["file"] = rejected.name
+        verdict = "pass" if row.gate_passed else "FAIL " + "; ".join(row.gate_failures)
+        numbers = (
+            f"skipped parity: {row.skipped}"
+            if row.skipped
+            else f"max abs err {row.max_abs_err:.2e}, drop {row.drop_db:+.3f} dB"
         )
+        log(f"{name}: {verdict} ({numbers}, {entry['bytes'] / 1e6:.2f} MB, {seconds:.1f} s)")
         result.entries.append(entry)
     write_manifest(out_dir, result.entries)
     return result
 
 
+def check_artifact(path: Path, entry: dict, fmt, photos, reference):
+    """Parity of one artifact (or, for a format no runtime here can run, its structural validation)."""
+    from invdn_mobile.parity import measure, skipped_row
+    from invdn_mobile.runtimes import load_runner
+
+    tile = entry["tile"][0]
+    if not fmt.runtime:
+        problems = fmt.module().validate(path, entry)
+        return skipped_row(path.name, fmt.name, entry["precision"], fmt.why_not_run, problems)
+    runner = load_runner(fmt.runtime, path, entry)
+    return measure(path.name, fmt.name, entry["precision"], runner, photos, reference, tile)
+
+
+def io_spec(fmt, tile: int, z_shape: list[int], z_input: bool) -> tuple[list[dict], list[dict]]:
+    """Input and output descriptions of an artifact, in the artifact's own layout."""
+    nhwc = fmt.layout == "NHWC"
+
+    def shape(c, h, w):
+        return [1, h, w, c] if nhwc else [1, c, h, w]
+
+    image_io = fmt.name == "coreml" and not z_input  # CoreML's app artifact takes and gives an RGB image
+    dtype = "image" if image_io else "float32"
+    inputs = [{"name": "image", "shape": shape(3, tile, tile), "dtype": dtype}]
+    if z_input:
+        inputs.append({"name": "z", "shape": shape(*z_shape[1:]), "dtype": "float32"})
+    outputs = [{"name": "denoised", "shape": shape(3, tile, tile), "dtype": dtype}]
+    return inputs, outputs
+
+
 def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, weights_path, torch_macs) -> dict:
     """The manifest entry of one artifact (everything an app developer needs to run it)."""
-    from invdn_mobile.export.onnx import graph_macs, op_counts
-
     z_shape = [1, *Denoiser(model).z_shape(tile, tile)[1:]]
-    inputs = [{"name": "image", "shape": [1, 3, tile, tile], "dtype": "float32"}]
-    if z_input:
-        inputs.append({"name": "z", "shape": z_shape, "dtype": "float32"})
+    inputs, outputs = io_spec(fmt, tile, z_shape, z_input)
+    report = fmt.module().inspect(path)
     return {
         "file": path.name,
         "format": fmt.name,
@@ -229,8 +307,8 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
         "tile": [tile, tile],
         "layout": fmt.layout,
         "inputs": inputs,
-        "outputs": [{"name": "denoised", "shape": [1, 3, tile, tile], "dtype": "float32"}],
-        "normalization": NORMALIZATION,
+        "outputs": outputs,
+        "normalization": IMAGE_NORMALIZATION if inputs[0]["dtype"] == "image" else NORMALIZATION,
         "z": {
             "seed": seed,
             "scale": scale,
@@ -240,9 +318,10 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
         },
         "variant": variant,
         "params": model.num_params(),
-        "macs": {"graph": graph_macs(path) if fmt.name == "onnx" else None, "torch_denoiser": torch_macs},
-        "ops": op_counts(path) if fmt.name == "onnx" else None,
-        "bytes": path.stat().st_size,
+        "macs": {"graph": report["macs"], "torch_denoiser": torch_macs},
+        "ops": report["ops"],
+        "max_rank": report["max_rank"],
+        "bytes": size_bytes(path),
         "sha256": sha256(path),
         "weights": {"file": str(weights_path), "sha256": sha256(weights_path)},
         "tools": tool_versions(),

@@ -58,7 +58,13 @@ class Coupling(nn.Module):
         return x[:, : self.split] + self.F(x[:, self.split :])
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        y1, y2 = y[:, : self.split], y[:, self.split :]
-        x2 = (y2 - self.G(y1)) * torch.exp(-self.scale(y1))
+        return self.inverse_parts(y[:, : self.split], y[:, self.split :])
+
+    def inverse_parts(self, y1: torch.Tensor, y2: torch.Tensor) -> torch.Tensor:
+        """:meth:`inverse` of ``cat((y1, y2))`` without building the concatenation first.
+
+        ``-G(y1) + y2`` is ``y2 - G(y1)`` bit for bit; written so because litert-torch 0.10 converts ``constant - x``
+        wrongly (measured: error 8.3 on a 45-channel constant) and ``y2`` is the baked-in z_HF constant here."""
+        x2 = (-self.G(y1) + y2) * torch.exp(-self.scale(y1))
         x1 = y1 - self.F(x2)
         return torch.cat((x1, x2), dim=1)

@@ -74,5 +74,6 @@ class Denoiser(nn.Module):
             if self.z_input:
                 raise ValueError("this denoiser takes z as its second input")
             z = self.z_for(x.shape[-2], x.shape[-1]).to(device=x.device, dtype=lr.dtype)
-        z = z.expand(x.shape[0], -1, -1, -1)
-        return self.model.reverse(torch.cat((lr, z), dim=1))
+        if z.shape[0] != x.shape[0]:  # no expand op in graphs traced at batch 1 (coremltools cannot convert it)
+            z = z.expand(x.shape[0], -1, -1, -1)
+        return self.model.reverse_parts(lr, z)

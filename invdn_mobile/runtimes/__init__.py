@@ -20,6 +20,7 @@ class Runner(Protocol):
 
 RUNTIMES = {
     "onnxruntime": "invdn_mobile.runtimes.onnxrt:load",
+    "litert": "invdn_mobile.runtimes.litert:load",
 }
 
 
@@ -34,5 +35,5 @@ def manifest_z(entry: dict) -> np.ndarray:
     """The z_HF an artifact with a z input must be fed (seed and scale from its manifest entry)."""
     from invdn_mobile.model.denoiser import sample_z
 
-    shape = tuple(entry["inputs"][1]["shape"])
+    shape = tuple(entry["z"]["shape"])  # always NCHW; the runner converts to its artifact's layout
     return sample_z(shape, entry["z"]["seed"], entry["z"]["scale"]).numpy()

@@ -11,7 +11,9 @@ from invdn_mobile.runtimes import manifest_z
 
 
 class OrtRunner:
-    def __init__(self, path: Path, entry: dict, threads: int = 0) -> None:
+    """Runs an ONNX model (path or serialized bytes) tile by tile; ``z`` is fed to artifacts that take it."""
+
+    def __init__(self, model: Path | bytes, z: np.ndarray | None = None, threads: int = 0) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -19,9 +21,10 @@ class OrtRunner:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        source = model if isinstance(model, (bytes, bytearray)) else str(model)
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
-        self.z = manifest_z(entry) if len(self.inputs) > 1 else None
+        self.z = z
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         outs = []
@@ -34,4 +37,4 @@ class OrtRunner:
 
 
 def load(path: Path, entry: dict) -> OrtRunner:
-    return OrtRunner(path, entry)
+    return OrtRunner(path, manifest_z(entry) if entry["z"]["as_input"] else None)

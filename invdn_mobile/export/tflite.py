@@ -1,0 +1,220 @@
+"""TFLite (LiteRT) backend: PyTorch -> litert-torch 0.10 -> FP32 flatbuffer with NHWC float32 I/O; ai-edge-quantizer
+turns it into FP16 (float16 conv weights), INT8 (static: int8 weights and activations of every CONV_2D, calibrated on
+real noisy crops, float I/O; layers named in ``keep_float`` stay float) or INT8-dynamic (int8 weights, activations
+quantized at run time).
+
+Why litert-torch and not onnx2tf: onnx2tf pins numpy < 2, onnx and onnxruntime below ours and pulls TensorFlow,
+while litert-torch installs beside our toolchain and converts our graph exactly (max abs error ~7e-7) once the one
+construct it mis-converts (``constant - x``) is avoided (see ``Coupling.inverse_parts``). Every artifact is listed
+op by op and checked against the LiteRT GPU delegate's op list (``litert_gpu.toml``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import tomllib
+import torch
+from torch import nn
+
+from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.export.quiet import quiet
+from invdn_mobile.model import Denoiser
+
+INPUT, Z_INPUT = "image", "z"
+GPU_OPS_FILE = Path(__file__).resolve().parent / "litert_gpu.toml"
+QUANTIZED_OP = "CONV_2D"  # ai-edge-quantizer 0.10 quantizes CONV_2D but not TRANSPOSE_CONV (the 2 inverse Haar ops)
+_FP32_CACHE: dict[tuple, bytes] = {}
+
+
+class ChannelsLast(nn.Module):
+    """The denoiser with NHWC input, z and output (what LiteRT kernels and delegates want)."""
+
+    def __init__(self, denoiser: Denoiser) -> None:
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(self, image: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        x = image.permute(0, 3, 1, 2)
+        out = self.denoiser(x) if z is None else self.denoiser(x, z.permute(0, 3, 1, 2))
+        return out.permute(0, 2, 3, 1)
+
+
+def _require():
+    try:
+        with quiet():
+            import ai_edge_quantizer  # noqa: F401
+            import litert_torch
+    except ImportError:
+        raise missing_extra("litert-torch/ai-edge-quantizer", "export-tflite") from None
+    return litert_torch
+
+
+def _key(denoiser: Denoiser, tile: int) -> tuple:
+    h = hashlib.sha256()
+    for name, t in denoiser.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().numpy().tobytes())
+    return (h.hexdigest(), tile, denoiser.z_input)
+
+
+def to_fp32(denoiser: Denoiser, tile: int) -> bytes:
+    """The FP32 flatbuffer of ``denoiser`` at ``tile x tile`` (cached per weights, tile and z mode: the precisions of
+    one export share one conversion)."""
+    litert_torch = _require()
+    key = _key(denoiser, tile)
+    if key not in _FP32_CACHE:
+        kwargs = {INPUT: torch.rand(1, tile, tile, 3)}
+        if denoiser.z_input:
+            kwargs[Z_INPUT] = denoiser.z_for(tile, tile).permute(0, 2, 3, 1).contiguous()
+        with quiet():
+            edge = litert_torch.convert(ChannelsLast(denoiser.eval()).eval(), sample_kwargs=kwargs)
+            with _tmpfile(".tflite") as tmp:
+                edge.export(str(tmp))
+                _FP32_CACHE[key] = tmp.read_bytes()
+    return _FP32_CACHE[key]
+
+
+@contextlib.contextmanager
+def _tmpfile(suffix: str):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        yield Path(d) / f"model{suffix}"
+
+
+def nhwc_feeds(calibration: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    return [{k: v.transpose(0, 2, 3, 1) for k, v in feed.items()} for feed in calibration]
+
+
+def layer_names(model: bytes, op: str = QUANTIZED_OP) -> list[str]:
+    """Output tensor names of every ``op`` in the flatbuffer (the names quantization recipes match)."""
+    interp = _interpreter(model)
+    tensors = {t["index"]: t["name"] for t in interp.get_tensor_details()}
+    return [tensors[o["outputs"][0]] for o in interp._get_ops_details() if o["op_name"] == op]
+
+
+def quantize(model: bytes, precision: str, calibration=None, keep_float: tuple[str, ...] = ()) -> bytes:
+    """``fp16``, ``int8`` (static, float I/O) or ``int8dyn`` from the FP32 flatbuffer ``model``; layers whose name
+    contains any of ``keep_float`` stay FP32 (matched on the names that carry the PyTorch module path)."""
+    _require()
+    from ai_edge_quantizer import quantizer
+
+    q = quantizer.Quantizer(model)
+    regex = _regex(keep_float)
+    if precision == "fp16":
+        q.add_weight_only_config(regex, QUANTIZED_OP, 16, algorithm_key=quantizer.AlgorithmName.FLOAT_CASTING)
+    elif precision == "int8":
+        q.add_static_config(regex, QUANTIZED_OP, activation_num_bits=8, weight_num_bits=8)
+    elif precision == "int8dyn":
+        q.add_dynamic_config(regex, QUANTIZED_OP, num_bits=8)
+    else:
+        raise InvdnError(f"tflite: no quantization for {precision!r}")
+    with quiet():
+        calib = None
+        if q.need_calibration:
+            if not calibration:
+                raise InvdnError("INT8 export needs calibration data")
+            # calibrate every conv (a recipe that skips some leaves tensors it still needs without statistics)
+            full = quantizer.Quantizer(model)
+            full.add_static_config(".*", QUANTIZED_OP, activation_num_bits=8, weight_num_bits=8)
+            calib = full.calibrate({"serving_default": nhwc_feeds(calibration)}, num_threads=1)
+        result = q.quantize(calib, enable_progress_report=False)
+    return bytes(result.quantized_model)
+
+
+def _regex(keep_float: tuple[str, ...]) -> str:
+    """A regex matching every layer name except those containing one of ``keep_float``."""
+    import re
+
+    if not keep_float:
+        return ".*"
+    return "^(?!.*(" + "|".join(re.escape(k) for k in keep_float) + ")).*"
+
+
+def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:
+    """Write one ``.tflite`` to ``path`` (the caller makes the write atomic); fails when the artifact holds an op or
+    tensor rank the LiteRT GPU delegate cannot run, unless ``options['cpu_only']``."""
+    options = options or {}
+    model = to_fp32(denoiser, tile)
+    if precision != "fp32":
+        model = quantize(model, precision, calibration, tuple(options.get("keep_float", ())))
+    Path(path).write_bytes(model)
+    if not options.get("cpu_only"):
+        problems = gpu_delegate_problems(inspect(path))
+        if problems:
+            raise InvdnError(f"{Path(path).name}: the LiteRT GPU delegate cannot run it: {'; '.join(problems)}")
+
+
+def _interpreter(model: bytes | Path):
+    try:
+        with quiet():
+            from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise missing_extra("ai-edge-litert", "export-tflite") from None
+    if isinstance(model, (bytes, bytearray)):
+        return Interpreter(model_content=bytes(model))
+    return Interpreter(model_path=str(model))
+
+
+def inspect(path: Path) -> dict:
+    """Ops (name -> count), the highest tensor rank and the MACs of the CONV_2D/TRANSPOSE_CONV ops of a file."""
+    interp = _interpreter(Path(path))
+    shapes = {t["index"]: [int(d) for d in t["shape"]] for t in interp.get_tensor_details()}
+    ops = interp._get_ops_details()
+    macs = 0
+    for op in ops:
+        if op["op_name"] == "CONV_2D":  # filter (out, kh, kw, in); output NHWC
+            w = shapes[op["inputs"][1]]
+            macs += int(np.prod(shapes[op["outputs"][0]])) * int(np.prod(w[1:]))
+        elif op["op_name"] == "TRANSPOSE_CONV":  # inputs: output_shape, filter (out, kh, kw, in), input
+            w = shapes[op["inputs"][1]]
+            macs += int(np.prod(shapes[op["inputs"][2]])) * int(np.prod(w[:3]))
+    return {
+        "ops": dict(sorted(Counter(o["op_name"] for o in ops).items())),
+        "max_rank": max((len(s) for s in shapes.values()), default=0),
+        "macs": macs,
+    }
+
+
+def gpu_delegate_problems(report: dict) -> list[str]:
+    """What in an :func:`inspect` report the LiteRT GPU delegate cannot run (empty: all of it runs)."""
+    spec = tomllib.loads(GPU_OPS_FILE.read_text())
+    problems = [f"op {op} x{n}" for op, n in sorted(report["ops"].items()) if op not in set(spec["ops"])]
+    if report["max_rank"] > spec["max_rank"]:
+        problems.append(f"a {report['max_rank']}-D tensor (the delegate takes at most {spec['max_rank']}-D)")
+    return problems
+
+
+# --- hooks of the INT8 sensitivity search (invdn_mobile.export.sensitivity) ---
+# LiteRT tensor names carry the PyTorch module classes but not reliably the ModuleList indices (litert-torch 0.10
+# drops the scope of later calls), so TFLite layers are grouped by role: Haar convs and the F, G, H subnetworks.
+TFLITE_GROUPS = {
+    "haar": ["HaarDownsample"],
+    "F": ["ResidualBlock_F"],
+    "G": ["ResidualBlock_G"],
+    "H": ["ResidualBlock_H"],
+}
+
+
+def fp32_model(denoiser: Denoiser, tile: int) -> bytes:
+    return to_fp32(denoiser, tile)
+
+
+def layer_groups(model: bytes) -> dict[str, list[str]]:
+    names = layer_names(model)
+    return {label: pats for label, pats in TFLITE_GROUPS.items() if any(p in n for n in names for p in pats)}
+
+
+def quantize_int8(model: bytes, calibration, keep_float=()) -> bytes:
+    return quantize(model, "int8", calibration, tuple(keep_float))
+
+
+def run_model(model: bytes, batch: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
+    from invdn_mobile.runtimes.litert import LiteRTRunner
+
+    return LiteRTRunner(model, z).run(batch)

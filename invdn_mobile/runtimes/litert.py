@@ -1,0 +1,43 @@
+"""LiteRT (TFLite) runner on this CPU (XNNPACK): NCHW in and out for the caller, NHWC inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from invdn_mobile.errors import missing_extra
+from invdn_mobile.runtimes import manifest_z
+
+
+class LiteRTRunner:
+    """Runs a ``.tflite`` (path or bytes) tile by tile; ``z`` (NCHW) is fed to artifacts that take it."""
+
+    def __init__(self, model: Path | bytes, z: np.ndarray | None = None, threads: int | None = None) -> None:
+        try:
+            from invdn_mobile.export.quiet import quiet
+
+            with quiet():
+                from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise missing_extra("ai-edge-litert", "export-tflite") from None
+        if isinstance(model, (bytes, bytearray)):
+            self.interpreter = Interpreter(model_content=bytes(model), num_threads=threads)
+        else:
+            self.interpreter = Interpreter(model_path=str(model), num_threads=threads)
+        self.runner = self.interpreter.get_signature_runner()
+        self.z = None if z is None else np.ascontiguousarray(z.transpose(0, 2, 3, 1), dtype=np.float32)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        outs = []
+        for item in batch:  # artifacts have a fixed batch of 1
+            feed = {"image": np.ascontiguousarray(item[None].transpose(0, 2, 3, 1), dtype=np.float32)}
+            if self.z is not None:
+                feed["z"] = self.z
+            (out,) = self.runner(**feed).values()
+            outs.append(out[0].transpose(2, 0, 1))
+        return np.stack(outs)
+
+
+def load(path: Path, entry: dict) -> LiteRTRunner:
+    return LiteRTRunner(path, manifest_z(entry) if entry["z"]["as_input"] else None)
