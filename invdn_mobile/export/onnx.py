@@ -68,7 +68,8 @@ def to_fp16(model):
         from onnxconverter_common import float16
     except ImportError:
         raise missing_extra("onnxconverter-common", "export-onnx") from None
-    return float16.convert_float_to_float16(model, keep_io_types=True)
+    with quiet():  # it warns once per weight it rounds
+        return float16.convert_float_to_float16(model, keep_io_types=True)
 
 
 def layer_of(node, initializers: set[str]) -> str:
