@@ -209,6 +209,7 @@ def test_coreml_structural_validation_catches_a_wrong_contract(tmp_path, tiny_we
     path = out / image_entry["file"]
     assert path.is_dir() and (path / "Manifest.json").is_file()  # a real .mlpackage folder
     assert validate(path, image_entry) == []
+    assert image_entry["min_deployment_target"] == "iOS16" and image_entry["inputs"][0]["dtype"] == "image"
     assert validate(out / tensor_entry["file"], tensor_entry) == []
     wrong = json.loads(json.dumps(tensor_entry))
     wrong["inputs"][1]["shape"] = [1, 45, TILE // 2, TILE // 2]

@@ -299,8 +299,10 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
     """The manifest entry of one artifact (everything an app developer needs to run it)."""
     z_shape = [1, *Denoiser(model).z_shape(tile, tile)[1:]]
     inputs, outputs = io_spec(fmt, tile, z_shape, z_input)
-    report = fmt.module().inspect(path)
-    return {
+    module = fmt.module()
+    report = module.inspect(path)
+    platform_min = {"min_deployment_target": module.MIN_TARGET} if hasattr(module, "MIN_TARGET") else {}
+    return platform_min | {
         "file": path.name,
         "format": fmt.name,
         "precision": precision,
