@@ -151,10 +151,9 @@ def parity(
 ) -> None:
     """Run artifacts against the PyTorch FP32 denoiser and the clean photos; exit non-zero when a gate fails."""
     from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.run import check_artifact, read_manifest, weights_for_entry
-    from invdn_mobile.model import Denoiser
+    from invdn_mobile.export.run import check_artifact, parity_reference, read_manifest, weights_for_entry
     from invdn_mobile.model.checkpoint import load_weights
-    from invdn_mobile.parity import load_photos, markdown, reference_outputs
+    from invdn_mobile.parity import markdown
 
     entries = []
     for p in paths:
@@ -167,18 +166,16 @@ def parity(
             entries.append((p, match[0]))
         else:
             fail(f"{p}: no such artifact or folder")
-    photos = load_photos(images, noise)
-    references: dict = {}
     rows = []
     for path, entry in entries:
         fmt = get_format(entry["format"])
-        key = (entry["weights"]["sha256"], entry["tile"][0], entry["z"]["seed"])
-        if fmt.runtime and key not in references:
+        photos = reference = None
+        if fmt.runtime:  # artifacts that cannot run here are validated structurally, without photos
             wpath = weights_for_entry(entry, weights)
             model, _ = load_weights(wpath)
-            den = Denoiser(model, tile=tuple(entry["tile"]), seed=entry["z"]["seed"], z_scale=entry["z"]["scale"])
-            references[key] = reference_outputs(den.eval(), photos, entry["tile"][0])
-        rows.append(check_artifact(path, entry, fmt, photos, references.get(key)))
+            z = entry["z"]
+            photos, reference = parity_reference(model, wpath, entry["tile"][0], z["seed"], z["scale"], images, noise)
+        rows.append(check_artifact(path, entry, fmt, photos, reference))
     if as_json:
         for r in rows:
             d = r.to_dict()

@@ -46,6 +46,7 @@ class Format:
     needs_calibration: tuple[str, ...] = ()  # precisions that need calibration data
     directory: bool = False  # the artifact is a folder (e.g. .mlpackage)
     why_not_run: str = ""  # when runtime is "": the reason parity is skipped
+    image_io: bool = False  # the constant-z artifact takes and gives an RGB image (the -zin twin: tensors)
 
     def module(self):
         return importlib.import_module(self.backend)
@@ -98,6 +99,7 @@ register(
         runtime="",
         extra="export-coreml",
         directory=True,
+        image_io=True,
         why_not_run="CoreML prediction needs macOS; validated structurally",
     )
 )

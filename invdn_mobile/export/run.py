@@ -42,7 +42,6 @@ class Target:
     description: str = ""
     cpu_only: bool = False  # TFLite: skip the LiteRT GPU delegate op check
     keep_float: list[str] = field(default_factory=list)  # INT8: layers kept in float (see --sensitivity)
-    runs_on: str = ""  # where the artifact is meant to run (documentation)
 
     def options(self) -> dict:
         return {"cpu_only": self.cpu_only, "keep_float": list(self.keep_float)}
@@ -209,8 +208,6 @@ def export_artifacts(
     log=print,
 ) -> ExportResult:
     """Export the constant-z artifact (and the z-input variant), run parity on each, gate, and record the manifest."""
-    from invdn_mobile.parity import load_photos, reference_outputs
-
     fmt = get_format(fmt_name)
     check_precision(fmt, precision)
     multiple = model.config.multiple
@@ -221,11 +218,7 @@ def export_artifacts(
     seed, scale = int(z.get("seed", 0)), float(z.get("scale", 1.0))
     variant = meta.get("variant") or "custom"
     reference_denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
-    key = (sha256(weights_path), tile, seed, scale, str(Path(images).resolve()), noise)
-    if key not in _REFERENCES:  # `export all` exports one model at one tile many times: run PyTorch once
-        photos = load_photos(images, noise)
-        _REFERENCES[key] = photos, reference_outputs(reference_denoiser, photos, tile)
-    photos, reference = _REFERENCES[key]
+    photos, reference = parity_reference(model, weights_path, tile, seed, scale, images, noise)
     torch_macs = model_macs(model, tile, tile)["denoiser"]
     result = ExportResult()
     for z_input in (False, True) if z_input_variant else (False,):
@@ -244,7 +237,7 @@ def export_artifacts(
         seconds = time.perf_counter() - started
         entry = describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, weights_path, torch_macs)
         entry["export_seconds"] = round(seconds, 2)
-        if options and precision == "int8":
+        if options and precision == "int8" and precision in fmt.needs_calibration:  # INT8 that quantizes activations
             entry["keep_float"] = list(options.get("keep_float", ()))
             if options.get("sensitivity"):
                 entry["sensitivity"] = options["sensitivity"]
@@ -264,6 +257,19 @@ def export_artifacts(
         result.entries.append(entry)
     write_manifest(out_dir, result.entries)
     return result
+
+
+def parity_reference(model, weights_path: Path, tile: int, seed: int, scale: float, images: Path, noise: str):
+    """The parity photos and the PyTorch FP32 outputs on them, computed once per weights/tile/z/photos/noise (``export
+    all`` and ``invdn parity`` meet the same model at the same tile many times)."""
+    from invdn_mobile.parity import load_photos, reference_outputs
+
+    key = (sha256(weights_path), tile, seed, scale, str(Path(images).resolve()), noise)
+    if key not in _REFERENCES:
+        denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
+        photos = load_photos(images, noise)
+        _REFERENCES[key] = photos, reference_outputs(denoiser, photos, tile)
+    return _REFERENCES[key]
 
 
 def check_artifact(path: Path, entry: dict, fmt, photos, reference):
@@ -286,8 +292,7 @@ def io_spec(fmt, tile: int, z_shape: list[int], z_input: bool) -> tuple[list[dic
     def shape(c, h, w):
         return [1, h, w, c] if nhwc else [1, c, h, w]
 
-    image_io = fmt.name == "coreml" and not z_input  # CoreML's app artifact takes and gives an RGB image
-    dtype = "image" if image_io else "float32"
+    dtype = "image" if fmt.image_io and not z_input else "float32"
     inputs = [{"name": "image", "shape": shape(3, tile, tile), "dtype": dtype}]
     if z_input:
         inputs.append({"name": "z", "shape": shape(*z_shape[1:]), "dtype": "float32"})

@@ -58,8 +58,12 @@ class Sensitivity:
 
 
 def _psnr(clean: np.ndarray, out: np.ndarray) -> float:
-    mse = np.mean((np.clip(out, 0, 1) - clean) ** 2, axis=(1, 2, 3))
-    return float(np.mean(-10 * np.log10(np.maximum(mse, 1e-12))))
+    """Mean PSNR (dB) of NCHW batches, the output clipped to [0, 1]."""
+    import torch
+
+    from invdn_mobile.evaluate.metrics import psnr_torch
+
+    return float(psnr_torch(torch.from_numpy(np.clip(out, 0, 1)), torch.from_numpy(clean)).mean())
 
 
 def search(

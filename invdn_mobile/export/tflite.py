@@ -24,6 +24,7 @@ from torch import nn
 from invdn_mobile.errors import InvdnError, missing_extra
 from invdn_mobile.export.quiet import quiet
 from invdn_mobile.model import Denoiser
+from invdn_mobile.runtimes.litert import interpreter
 
 INPUT, Z_INPUT = "image", "z"
 GPU_OPS_FILE = Path(__file__).resolve().parent / "litert_gpu.toml"
@@ -93,7 +94,7 @@ def nhwc_feeds(calibration: list[dict[str, np.ndarray]]) -> list[dict[str, np.nd
 
 def layer_names(model: bytes, op: str = QUANTIZED_OP) -> list[str]:
     """Output tensor names of every ``op`` in the flatbuffer (the names quantization recipes match)."""
-    interp = _interpreter(model)
+    interp = interpreter(model)
     tensors = {t["index"]: t["name"] for t in interp.get_tensor_details()}
     return [tensors[o["outputs"][0]] for o in interp._get_ops_details() if o["op_name"] == op]
 
@@ -150,20 +151,9 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
             raise InvdnError(f"{Path(path).name}: the LiteRT GPU delegate cannot run it: {'; '.join(problems)}")
 
 
-def _interpreter(model: bytes | Path):
-    try:
-        with quiet():
-            from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        raise missing_extra("ai-edge-litert", "export-tflite") from None
-    if isinstance(model, (bytes, bytearray)):
-        return Interpreter(model_content=bytes(model))
-    return Interpreter(model_path=str(model))
-
-
 def inspect(path: Path) -> dict:
     """Ops (name -> count), the highest tensor rank and the MACs of the CONV_2D/TRANSPOSE_CONV ops of a file."""
-    interp = _interpreter(Path(path))
+    interp = interpreter(Path(path))
     shapes = {t["index"]: [int(d) for d in t["shape"]] for t in interp.get_tensor_details()}
     ops = interp._get_ops_details()
     macs = 0

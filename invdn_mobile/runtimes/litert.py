@@ -10,21 +10,25 @@ from invdn_mobile.errors import missing_extra
 from invdn_mobile.runtimes import manifest_z
 
 
+def interpreter(model: Path | bytes, threads: int | None = None):
+    """An ai-edge-litert Interpreter for a ``.tflite`` path or its bytes."""
+    try:
+        from invdn_mobile.export.quiet import quiet
+
+        with quiet():
+            from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise missing_extra("ai-edge-litert", "export-tflite") from None
+    if isinstance(model, (bytes, bytearray)):
+        return Interpreter(model_content=bytes(model), num_threads=threads)
+    return Interpreter(model_path=str(model), num_threads=threads)
+
+
 class LiteRTRunner:
     """Runs a ``.tflite`` (path or bytes) tile by tile; ``z`` (NCHW) is fed to artifacts that take it."""
 
     def __init__(self, model: Path | bytes, z: np.ndarray | None = None, threads: int | None = None) -> None:
-        try:
-            from invdn_mobile.export.quiet import quiet
-
-            with quiet():
-                from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            raise missing_extra("ai-edge-litert", "export-tflite") from None
-        if isinstance(model, (bytes, bytearray)):
-            self.interpreter = Interpreter(model_content=bytes(model), num_threads=threads)
-        else:
-            self.interpreter = Interpreter(model_path=str(model), num_threads=threads)
+        self.interpreter = interpreter(model, threads)
         self.runner = self.interpreter.get_signature_runner()
         self.z = None if z is None else np.ascontiguousarray(z.transpose(0, 2, 3, 1), dtype=np.float32)
 
