@@ -11,11 +11,15 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	# torch first and pinned: the local CPU wheel (an unpinned torch pulls gigabytes of CUDA)
 	$(VENV)/bin/pip install --quiet torch==2.13.0
-	$(VENV)/bin/pip install --quiet -e '.[train,export-onnx,export-tflite,export-coreml,dev]'
+	$(VENV)/bin/pip install --quiet -e '.[train,export-onnx,export-tflite,export-coreml,bench,dev]'
 	$(PY) -m pip check
 	touch $@
 
-setup: $(VENV)/.installed
+# The web demo's npm packages (onnxruntime-web, playwright-core), exactly as locked; node_modules is git-ignored.
+web_demo/node_modules/.package-lock.json: web_demo/package.json web_demo/package-lock.json
+	npm ci --prefix web_demo --no-audit --no-fund
+
+setup: $(VENV)/.installed web_demo/node_modules/.package-lock.json
 
 # Main job: export the bundled weights to every target recipe (ONNX, TFLite, CoreML x FP32/FP16/INT8, and the
 # z-input twins) into export/out/, run parity on each and print the table; exits non-zero if a gate fails.

@@ -45,3 +45,21 @@ def test_evaluate_same_noisy_images_for_every_method(sample_clean, tmp_path):
     a = evaluate(tmp_path, ["camera:iso1600"], baselines=["nlm"])
     b = evaluate(tmp_path, ["camera:iso1600"], baselines=["nlm"])
     assert [r.to_dict() for r in a] == [r.to_dict() for r in b]
+
+
+def test_frontier_measures_cost_and_quality_in_one_run(tmp_path, sample_clean):
+    """The variant frontier: params and MACs counted, CPU latency timed, PSNR measured next to a baseline."""
+    from invdn_mobile.bench.harness import Settings
+    from invdn_mobile.evaluate import frontier as fr
+
+    result = fr.frontier(
+        sample_clean, ["awgn:25"], ["compact"], ["nlm"], tmp_path, Settings(warmup=0, repeats=2, min_repeats=1), limit=1
+    )
+    (point,) = result["variants"]
+    assert point["params"] == 448_032 and 7.0 < point["gmacs_256"] < 8.0
+    assert point["torch_eager_ms"] > 0 and point["fp32_ms"] is None  # no artifacts exported in tmp_path
+    methods = {q["method"]: q for q in result["quality"]}
+    assert set(methods) == {"noisy", "invdn-compact", "nlm"}
+    assert methods["invdn-compact"]["psnr"] > methods["noisy"]["psnr"] + 2  # trained weights really denoise
+    paths = fr.save(result, tmp_path / "frontier.json")
+    assert "InvDN compact" in paths[1].read_text() and json.loads(paths[0].read_text())["variants"]

@@ -37,7 +37,7 @@ def _recipe_keep_float(fmt, precision) -> list[str]:
 
     for target in load_targets().values():
         if (target.format, target.precision) == (fmt, precision):
-            return list(target.keep_float)
+            return target.options("paper")["keep_float"]
     return []
 
 
@@ -217,3 +217,14 @@ def test_coreml_structural_validation_catches_a_wrong_contract(tmp_path, tiny_we
         f"input z: want a {wrong['inputs'][1]['shape']} tensor, got multiArrayType"
     ]
     assert validate(path, tensor_entry)  # the image artifact is not the tensor contract
+
+
+def test_manifest_keeps_one_entry_per_artifact(tmp_path):
+    """A re-export replaces its artifact's entry, also when the earlier one was rejected (and the other way)."""
+    from invdn_mobile.export.run import read_manifest, write_manifest
+
+    write_manifest(tmp_path, [{"file": "a.onnx.rejected", "n": 1}, {"file": "b.onnx", "n": 1}])
+    write_manifest(tmp_path, [{"file": "a.onnx", "n": 2}])
+    assert sorted((e["file"], e["n"]) for e in read_manifest(tmp_path)) == [("a.onnx", 2), ("b.onnx", 1)]
+    write_manifest(tmp_path, [{"file": "b.onnx.rejected", "n": 3}])
+    assert sorted((e["file"], e["n"]) for e in read_manifest(tmp_path)) == [("a.onnx", 2), ("b.onnx.rejected", 3)]

@@ -69,19 +69,21 @@ def export(
     elif fmt and precision:
         from invdn_mobile.export.run import Target
 
-        jobs = [Target(name=f"{fmt}-{precision}", format=fmt, precision=precision, variant=variant or "paper")]
+        jobs = [Target(name=f"{fmt}-{precision}", format=fmt, precision=precision, variants=[variant or "paper"])]
     else:
         fail("say what to export: a target (see --help), 'all', or --format and --precision")
     for job in jobs:  # validate every job before any work
         check_precision(get_format(job.format), job.precision)
     rows, failed = [], 0
-    for job in jobs:
-        model_variant = variant or job.variant
-        path = resolve_weights(weights, model_variant)
+    # --variant (or --weights: the file's own variant) picks one variant for every job; else each recipe's list
+    runs = [(job, v) for job in jobs for v in ([variant] if variant else [None] if weights else job.variants)]
+    for job, model_variant in runs:
+        path = resolve_weights(weights, model_variant or "paper")
         model, meta = load_weights(path, model_variant)
+        model_variant = meta.get("variant", model_variant)
         out_dir = out if (out and len(jobs) == 1) else (out or OUT_ROOT) / job.name
-        typer.echo(f"[{job.name}] {job.format} {job.precision} tile {tile or job.tile} -> {out_dir}")
-        options = job.options()
+        typer.echo(f"[{job.name}] {model_variant} {job.format} {job.precision} tile {tile or job.tile} -> {out_dir}")
+        options = job.options(model_variant)
         if keep_float is not None:
             options["keep_float"] = list(keep_float)
         if sensitivity and job.precision == "int8":

@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from invdn_mobile import __version__
+from invdn_mobile.cli.bench import bench, report
 from invdn_mobile.cli.denoise import denoise
 from invdn_mobile.cli.export import export, parity
 from invdn_mobile.cli.info import info
 from invdn_mobile.cli.noise import generate_noise, noise
 from invdn_mobile.cli.train import evaluate, train
+from invdn_mobile.cli.web import golden, web
 
 app = typer.Typer(
     name="invdn",
@@ -41,6 +43,10 @@ app.command()(train)
 app.command()(evaluate)
 app.command()(export)
 app.command()(parity)
+app.command()(web)
+app.command()(golden)
+app.add_typer(bench, name="bench")
+app.command()(report)
 
 if __name__ == "__main__":
     app()

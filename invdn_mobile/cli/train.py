@@ -53,15 +53,31 @@ def evaluate(
     limit: Annotated[int | None, typer.Option(help="Use only the first N photos.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a Markdown table.")] = False,
     device: DeviceOpt = "auto",
+    variants: Annotated[
+        str | None,
+        typer.Option(
+            help="Frontier mode: compare these variants' bundled weights (e.g. paper,compact) in one run, with "
+            "params, GMAC and CPU latency per 256² tile (PyTorch, fastest FP32 and INT8 artifacts in --artifacts).",
+        ),
+    ] = None,
+    artifacts: Annotated[Path, typer.Option(help="Frontier mode: export folder to time.")] = Path("export/out"),
+    save: Annotated[Path | None, typer.Option(help="Frontier mode: write the result as JSON (+ .md beside).")] = None,
 ) -> None:
-    """PSNR/SSIM of InvDN, BM3D, NLM and the noisy input, on the same noisy images, in one run."""
+    """PSNR/SSIM of InvDN, BM3D, NLM and the noisy input, on the same noisy images, in one run.
+
+    With --variants: the quality/cost frontier of the model variants (e.g. `invdn evaluate --variants paper,compact
+    --data DIR --noise camera:iso3200 --noise awgn:25 --save benchmarks/frontier.json`)."""
     from invdn_mobile.denoise import load_denoiser
     from invdn_mobile.device import pick_device
     from invdn_mobile.evaluate.run import evaluate as run
     from invdn_mobile.evaluate.run import markdown_table
 
-    denoiser, _ = load_denoiser(weights, variant, pick_device(device))
     names = [b.strip() for b in baselines.split(",") if b.strip()]
+    if variants:
+        _frontier(data, noise, [v.strip() for v in variants.split(",") if v.strip()], names, artifacts, seed, limit,
+                  as_json, save)
+        return
+    denoiser, _ = load_denoiser(weights, variant, pick_device(device))
     with progress_bar() as bar:
         task = bar.add_task("evaluate", total=None)
         rows = run(
@@ -81,3 +97,22 @@ def evaluate(
             typer.echo(json.dumps(row.to_dict()))
     else:
         typer.echo(markdown_table(rows))
+
+
+def _frontier(data, noise, variants, baselines, artifacts, seed, limit, as_json, save) -> None:
+    from invdn_mobile.bench.harness import Settings
+    from invdn_mobile.evaluate import frontier as fr
+    from invdn_mobile.model.variants import get_variant
+
+    for v in variants:
+        get_variant(v)
+    with progress_bar() as bar:
+        task = bar.add_task("frontier", total=None)
+        result = fr.frontier(
+            data, noise, variants, baselines, artifacts, Settings(warmup=1, repeats=10, max_seconds=20), seed, limit,
+            on_step=lambda what: bar.update(task, description=what, advance=1),
+        )
+    if save:
+        for path in fr.save(result, save):
+            typer.echo(f"wrote {path}", err=True)
+    typer.echo(json.dumps(result, indent=1) if as_json else fr.markdown(result))

@@ -55,7 +55,10 @@ def evaluate(
     seed: int = 0,
     limit: int | None = None,
     on_step: Callable[[str], None] | None = None,
+    variants: dict | None = None,
 ) -> list[Row]:
+    """Every method on the same seeded noisy copies: ``denoiser`` as "invdn" (+ ensembles), each of ``variants``
+    (name -> denoiser) as "invdn-NAME", the ``baselines``, and the noisy input itself."""
     unknown = sorted(set(baselines) - set(BASELINES))
     if unknown:
         raise InvdnError(f"unknown baseline(s) {unknown}; choose from {', '.join(BASELINES)}")
@@ -77,6 +80,11 @@ def evaluate(
             methods[f"invdn-mc{samples}"] = invdn_method(ensemble_fn(denoiser, samples=samples))
         if tta:
             methods["invdn-x8"] = invdn_method(ensemble_fn(denoiser, tta=True))
+    for name, model in (variants or {}).items():
+        fn = ensemble_fn(model)
+        methods[f"invdn-{name}"] = lambda noisy, sigma, fn=fn, m=model.model.config.multiple: denoise_array(
+            noisy, fn, tile, overlap, m
+        )
     for name in baselines:
         methods[name] = lambda noisy, sigma, name=name: run_baseline(name, noisy, sigma)
 

@@ -22,6 +22,8 @@ from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.registry import FORMATS, check_precision, get_format
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.macs import model_macs
+from invdn_mobile.model.variants import VARIANTS
+from invdn_mobile.tiling import tiling_spec
 
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
 CALIBRATION_NOISE = "camera+awgn:5-50"
@@ -37,14 +39,20 @@ class Target:
     format: str
     precision: str
     tile: int = 256
-    variant: str = "paper"
+    variants: list[str] = field(default_factory=lambda: ["paper"])  # model variants `export all` makes; first = default
     z_input_variant: bool = True  # also export the artifact that takes z as a second input
     description: str = ""
     cpu_only: bool = False  # TFLite: skip the LiteRT GPU delegate op check
-    keep_float: list[str] = field(default_factory=list)  # INT8: layers kept in float (see --sensitivity)
+    # INT8: layers kept in float (see --sensitivity): one list for every variant, or a table keyed by variant
+    keep_float: list[str] | dict[str, list[str]] = field(default_factory=list)
 
-    def options(self) -> dict:
-        return {"cpu_only": self.cpu_only, "keep_float": list(self.keep_float)}
+    @property
+    def variant(self) -> str:
+        return self.variants[0]
+
+    def options(self, variant: str) -> dict:
+        keep = self.keep_float.get(variant, []) if isinstance(self.keep_float, dict) else self.keep_float
+        return {"cpu_only": self.cpu_only, "keep_float": list(keep)}
 
 
 _REFERENCES: dict[tuple, tuple] = {}  # parity photos and PyTorch outputs, per weights/tile/z/photos/noise
@@ -63,7 +71,12 @@ def load_targets() -> dict[str, Target]:
     targets = {}
     for path in sorted(TARGETS_DIR.glob("*.toml")):
         data = tomllib.loads(path.read_text())
+        if "variant" in data:  # one variant: shorthand for variants = [it]
+            data["variants"] = [data.pop("variant")]
         target = Target(name=path.stem, **data)
+        unknown = set(target.variants) - set(VARIANTS)
+        if unknown or not target.variants:
+            raise InvdnError(f"{path}: unknown variants {sorted(unknown)} (known: {', '.join(VARIANTS)})")
         fmt = get_format(target.format)
         check_precision(fmt, target.precision)
         targets[target.name] = target
@@ -174,7 +187,10 @@ def write_manifest(out_dir: Path, entries: list[dict]) -> Path:
             current = {e["file"]: e for e in json.loads(path.read_text()).get("artifacts", [])}
         except (ValueError, KeyError):
             current = {}
-    for e in entries:
+    for e in entries:  # a new export replaces its artifact's old entry, passed or rejected
+        base = e["file"].removesuffix(".rejected")
+        current.pop(base, None)
+        current.pop(base + ".rejected", None)
         current[e["file"]] = e
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps({"artifacts": list(current.values())}, indent=2) + "\n")
@@ -316,6 +332,7 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
         "inputs": inputs,
         "outputs": outputs,
         "normalization": IMAGE_NORMALIZATION if inputs[0]["dtype"] == "image" else NORMALIZATION,
+        "tiling": tiling_spec(tile, model.config.multiple),  # how apps tile a photo for this artifact
         "z": {
             "seed": seed,
             "scale": scale,

@@ -24,11 +24,13 @@ RUNTIMES = {
 }
 
 
-def load_runner(runtime: str, path, entry: dict) -> Runner:
+def load_runner(runtime: str, path, entry: dict, **options) -> Runner:
+    """``options``: ``threads`` (intra-op threads; 0/None: the runtime's default) and, for ONNX Runtime,
+    ``providers``."""
     if runtime not in RUNTIMES:
         raise InvdnError(f"no runtime {runtime!r} on this machine (known: {', '.join(RUNTIMES)})")
     module, func = RUNTIMES[runtime].split(":")
-    return getattr(importlib.import_module(module), func)(path, entry)
+    return getattr(importlib.import_module(module), func)(path, entry, **options)
 
 
 def manifest_z(entry: dict) -> np.ndarray:

@@ -43,5 +43,5 @@ class LiteRTRunner:
         return np.stack(outs)
 
 
-def load(path: Path, entry: dict) -> LiteRTRunner:
-    return LiteRTRunner(path, manifest_z(entry) if entry["z"]["as_input"] else None)
+def load(path: Path, entry: dict, threads: int | None = None) -> LiteRTRunner:
+    return LiteRTRunner(path, manifest_z(entry) if entry["z"]["as_input"] else None, threads or None)

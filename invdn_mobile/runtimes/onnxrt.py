@@ -13,7 +13,9 @@ from invdn_mobile.runtimes import manifest_z
 class OrtRunner:
     """Runs an ONNX model (path or serialized bytes) tile by tile; ``z`` is fed to artifacts that take it."""
 
-    def __init__(self, model: Path | bytes, z: np.ndarray | None = None, threads: int = 0) -> None:
+    def __init__(
+        self, model: Path | bytes, z: np.ndarray | None = None, threads: int = 0, providers: list[str] | None = None
+    ) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -22,7 +24,7 @@ class OrtRunner:
         if threads:
             options.intra_op_num_threads = threads
         source = model if isinstance(model, (bytes, bytearray)) else str(model)
-        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(source, options, providers=providers or ["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.z = z
 
@@ -36,5 +38,5 @@ class OrtRunner:
         return np.stack(outs)
 
 
-def load(path: Path, entry: dict) -> OrtRunner:
-    return OrtRunner(path, manifest_z(entry) if entry["z"]["as_input"] else None)
+def load(path: Path, entry: dict, threads: int = 0, providers: list[str] | None = None) -> OrtRunner:
+    return OrtRunner(path, manifest_z(entry) if entry["z"]["as_input"] else None, threads, providers)

@@ -1,0 +1,284 @@
+"""``invdn report``: every committed results file (this machine, GPU runs, phones, browsers) -> ``REPORT.md``, a
+self-contained ``report.html`` and the plots beside them. Nothing is measured here; every number comes from a file."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+from invdn_mobile.atomic import atomic_write_bytes
+from invdn_mobile.bench import schema
+from invdn_mobile.errors import InvdnError, missing_extra
+
+REPORT_SIZE = "256x256"
+# Which results answer which deployment question: (label, machine kinds, backends, formats)
+# (label, machine kinds, backends, formats, variant: the one the target's recipes default to)
+TARGET_QUESTIONS = (
+    ("Android GPU", ("phone", "tablet"), ("litert-gpu",), ("tflite",), "compact"),
+    ("Android CPU", ("phone", "tablet", "server", "desktop"), ("litert-xnnpack", "litert-cpu"), ("tflite",), "compact"),
+    ("iOS", ("phone", "tablet"), ("coreml-ane", "coreml-gpu", "coreml-cpu", "coreml-all"), ("coreml",), "compact"),
+    ("Web", ("browser",), ("ort-web-wasm", "ort-web-webgpu"), ("onnx",), "compact"),
+    (
+        "Server CPU",
+        ("server", "desktop"),
+        ("onnxruntime-cpu", "torch-eager", "torch-compile"),
+        ("onnx", "pytorch"),
+        "paper",
+    ),
+    (
+        "Server GPU",
+        ("server",),
+        ("torch-cuda-eager", "torch-cuda-compile", "onnxruntime-cuda"),
+        ("pytorch", "onnx"),
+        "paper",
+    ),
+)
+
+
+def _fmt(value, spec: str, empty: str = "—") -> str:
+    return empty if value is None else format(value, spec)
+
+
+def markdown_rows(rows: list[dict]) -> str:
+    """The rows of one run as a Markdown table."""
+    lines = [
+        "| backend | precision | variant | size | tiles | median ms | p90 ms | × torch eager | GMAC/s | % of peak "
+        "| MB | drop dB | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('error', '')}"
+        peak = r.get("peak_fraction")
+        lines.append(
+            f"| {r['backend']} | {r['precision']} | {r.get('variant') or '—'} | {r['size']} | {r.get('tiles', 1)} "
+            f"| {_fmt(r['median_ms'], '.1f')} | {_fmt(r['p90_ms'], '.1f')} "
+            f"| {_fmt(r['speedup_vs_torch_eager'], '.2f')} | {_fmt(r.get('gmacs_per_s'), '.1f')} "
+            f"| {_fmt(None if peak is None else 100 * peak, '.0f')} "
+            f"| {_fmt(None if r['bytes'] is None else r['bytes'] / 1e6, '.2f')} "
+            f"| {_fmt(r.get('parity_drop_db'), '+.3f')} | {status} |"
+        )
+    return "\n".join(lines)
+
+
+def load_results(folder: Path) -> list[tuple[Path, dict]]:
+    files = sorted(Path(folder).glob("*.json"))
+    if not files:
+        raise InvdnError(f"{folder}: no results files (run `invdn bench` first)")
+    return [(f, schema.load(f)) for f in files]
+
+
+def _ok(doc: dict) -> list[dict]:
+    return [r for r in doc["rows"] if r["status"] == "ok"]
+
+
+def _label(r: dict) -> str:
+    return f"{r['backend']} {r['precision']}" + (f" ({r['variant']})" if r.get("variant") else "")
+
+
+def recommendations(docs: list[dict]) -> list[str]:
+    """One line per deployment target: the fastest measured artifact that passed its gate (or why none)."""
+    lines = []
+    for label, kinds, backends, formats, variant in TARGET_QUESTIONS:
+        best = None
+        for doc in docs:
+            if doc["machine"]["kind"] not in kinds:
+                continue
+            for r in _ok(doc):
+                if r["size"] != REPORT_SIZE or r["backend"] not in backends or r["format"] not in formats:
+                    continue
+                if r.get("variant") not in (variant, None):
+                    continue
+                if r.get("gate_passed") is False:
+                    continue
+                if best is None or r["median_ms"] < best[1]["median_ms"]:
+                    best = (doc, r)
+        if best is None:
+            lines.append(
+                f"- **{label}** ({variant}): no results from such a machine yet (phones and browsers: the demo "
+                "apps' benchmark mode, then `invdn bench ingest FILE`)."
+            )
+            continue
+        doc, r = best
+        what = r.get("target") or r.get("artifact") or r["backend"]
+        drop = r.get("parity_drop_db")
+        quality = f", PSNR drop {drop:+.3f} dB vs PyTorch" if drop is not None else ""
+        lines.append(
+            f"- **{label}** ({variant}): `{what}` ({_label(r)}): {r['median_ms']:.1f} ms per {REPORT_SIZE} on "
+            f"{doc['machine']['name']} ({doc['machine'].get('device_model') or doc['machine']['cpu']}), "
+            f"{_fmt(None if r['bytes'] is None else r['bytes'] / 1e6, '.2f')} MB{quality}."
+        )
+    return lines
+
+
+# --- plots -----------------------------------------------------------------------------------------------------------
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise missing_extra("matplotlib", "bench") from None
+    return plt
+
+
+def plot_latency(docs: list[dict]):
+    """Latency vs pixels per backend, log-log, one panel per machine."""
+    plt = _pyplot()
+    machines = [d for d in docs if _ok(d)]
+    fig, axes = plt.subplots(1, len(machines), figsize=(6.5 * len(machines), 4.8), squeeze=False)
+    for ax, doc in zip(axes[0], machines):
+        series: dict[str, list[tuple[int, float]]] = {}
+        for r in _ok(doc):
+            series.setdefault(_label(r), []).append((r["height"] * r["width"], r["median_ms"]))
+        for name, points in sorted(series.items()):
+            points.sort()
+            ax.plot([p / 1e6 for p, _ in points], [m for _, m in points], marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("megapixels per image")
+        ax.set_ylabel("median latency (ms)")
+        ax.set_title(f"{doc['machine']['name']} ({doc['date'][:10]})", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_drop_vs_speedup(docs: list[dict]):
+    """PSNR drop (export parity) vs speed-up over PyTorch eager at 256², per format x precision."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    for doc in docs:
+        for r in _ok(doc):
+            if r["size"] != REPORT_SIZE or r.get("parity_drop_db") is None or not r.get("speedup_vs_torch_eager"):
+                continue
+            ax.scatter(r["speedup_vs_torch_eager"], r["parity_drop_db"], s=40)
+            ax.annotate(
+                f"{r['format']} {r['precision']} ({r.get('variant')})",
+                (r["speedup_vs_torch_eager"], r["parity_drop_db"]),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
+    ax.axhline(0.3, color="red", linestyle="--", linewidth=1, label="INT8 gate (0.3 dB)")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"speed-up vs PyTorch eager FP32 at {REPORT_SIZE} (same machine, same run)")
+    ax.set_ylabel("PSNR drop vs PyTorch on clean photos (dB)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sizes(docs: list[dict]):
+    """Size on disk of every artifact."""
+    plt = _pyplot()
+    sizes: dict[str, int] = {}
+    for doc in docs:
+        for r in doc["rows"]:
+            if r.get("artifact") and r["bytes"]:
+                sizes[r["artifact"]] = r["bytes"]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * max(len(sizes), 4) + 1))
+    names = sorted(sizes, key=sizes.get)
+    ax.barh(names, [sizes[n] / 1e6 for n in names])
+    ax.set_xlabel("MB on disk")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+PLOTS = {
+    "latency_vs_resolution.png": ("Latency vs resolution per backend (log-log)", plot_latency),
+    "drop_vs_speedup.png": ("PSNR drop vs speed-up per format × precision", plot_drop_vs_speedup),
+    "artifact_sizes.png": ("Size per artifact", plot_sizes),
+}
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+# --- documents -------------------------------------------------------------------------------------------------------
+
+
+def _machine_line(path: Path, doc: dict) -> str:
+    m = doc["machine"]
+    peaks = ", ".join(f"{k} {v:,.0f}" for k, v in (m.get("peak_gmacs") or {}).items())
+    libs = ", ".join(f"{k} {v}" for k, v in (m.get("libraries") or {}).items())
+    return (
+        f"- `{path.name}` ({doc['source']}, {doc['date']}): {m['name']}: {m['cpu']}, {m['cores']} cores"
+        f"{', ' + m['gpu'] if m.get('gpu') else ''}{', ' + m['device_model'] if m.get('device_model') else ''}; "
+        f"peak GMAC/s: {peaks or '—'}; {libs}"
+    )
+
+
+def build(results: Path, out_dir: Path, reproduce: str) -> list[Path]:
+    """Write REPORT.md, report.html and the plots into ``out_dir``; returns the paths written."""
+    loaded = load_results(results)
+    docs = [d for _, d in loaded]
+    pngs = {name: _png(fn(docs)) for name, (_, fn) in PLOTS.items()}
+    recs = recommendations(docs)
+    md = [
+        "# invdn-mobile benchmark report",
+        "",
+        f"Generated by `invdn report` from the committed files in `{results}`; reproduce with `{reproduce}`. "
+        "Latencies are of one whole image through the tiler (256² tiles, 32 px overlap); ratios are within one run "
+        "on one machine. Parity columns come from each artifact's export (`invdn export`).",
+        "",
+        "## Recommendation per target",
+        "",
+        *recs,
+        "",
+        "## Machines",
+        "",
+        *[_machine_line(p, d) for p, d in loaded],
+        "",
+    ]
+    for name, (title, _) in PLOTS.items():
+        md += [f"## {title}", "", f"![{title}]({name})", ""]
+    for path, doc in loaded:
+        md += [f"## {doc['machine']['name']}: `{path.name}`", "", markdown_rows(doc["rows"]), ""]
+    markdown = "\n".join(md)
+    body = [f"<h1>invdn-mobile benchmark report</h1><p>{html.escape(md[2])}</p><h2>Recommendation per target</h2><ul>"]
+    body += [f"<li>{html.escape(line[2:]).replace('**', '')}</li>" for line in recs]
+    body.append("</ul><h2>Machines</h2><ul>")
+    body += [f"<li>{html.escape(_machine_line(p, d)[2:])}</li>" for p, d in loaded]
+    body.append("</ul>")
+    for name, (title, _) in PLOTS.items():
+        data = base64.b64encode(pngs[name]).decode()
+        body.append(f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
+    for path, doc in loaded:
+        body.append(f"<h2>{html.escape(doc['machine']['name'])}: {html.escape(path.name)}</h2>")
+        body.append(_html_table(markdown_rows(doc["rows"])))
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>invdn-mobile benchmark report</title>'
+        "<style>body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
+        "img{max-width:100%}</style></head><body>" + "".join(body) + "</body></html>\n"
+    )
+    out_dir = Path(out_dir)
+    written = []
+    for name, data in pngs.items():
+        atomic_write_bytes(out_dir / name, data)
+        written.append(out_dir / name)
+    atomic_write_bytes(out_dir / "REPORT.md", (markdown + "\n").encode())
+    atomic_write_bytes(out_dir / "report.html", page.encode())
+    return [out_dir / "REPORT.md", out_dir / "report.html", *written]
+
+
+def _html_table(markdown_table: str) -> str:
+    lines = markdown_table.splitlines()
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+    return "".join(out) + "</table>"

@@ -1,0 +1,110 @@
+"""One ``invdn bench`` run: pick the backends, measure the machine's peaks, time everything, write the results file."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from invdn_mobile.atomic import atomic_write_bytes
+from invdn_mobile.bench import schema
+from invdn_mobile.bench.backends import artifact_backends, torch_backends
+from invdn_mobile.bench.harness import (
+    Backend,
+    Settings,
+    machine_facts,
+    measure_peaks,
+    results_document,
+    run_bench,
+    select,
+)
+from invdn_mobile.errors import InvdnError
+
+RESULTS_DIR = Path("benchmarks/results")
+
+
+def devices_for(device: str) -> list[str]:
+    if device == "auto":
+        return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    if device not in ("cpu", "cuda", "all"):
+        raise InvdnError(f"--device must be cpu, cuda, all or auto, got {device!r}")
+    if device in ("cuda", "all") and not torch.cuda.is_available():
+        raise InvdnError("--device cuda: PyTorch sees no CUDA device here")
+    return ["cpu", "cuda"] if device == "all" else [device]
+
+
+def default_variants() -> list[str]:
+    from invdn_mobile.model.checkpoint import default_weights
+    from invdn_mobile.model.variants import VARIANTS
+
+    return [v for v in VARIANTS if default_weights(v) is not None]
+
+
+def collect_backends(
+    variants: list[str],
+    devices: list[str],
+    artifacts: Path,
+    tile: int,
+    weights: Path | None = None,
+    compile_: bool = True,
+    patterns: list[str] | None = None,
+    target_patterns: list[str] | None = None,
+) -> list[Backend]:
+    backends: list[Backend] = []
+    for device in devices:
+        for variant in variants[:1] if weights else variants:  # --weights: that one file
+            backends += torch_backends(weights, variant, device, tile, compile_)
+        found = artifact_backends(artifacts, device, variants)
+        if target_patterns:
+            found = [b for b in found if any(fnmatch.fnmatch(b.target or "", p) for p in target_patterns)]
+        backends += found
+    chosen = select(backends, patterns)
+    if not chosen:
+        raise InvdnError(f"no backend matches {patterns}; known: {sorted({b.backend for b in backends})}")
+    return chosen
+
+
+def benchmark(
+    backends: list[Backend],
+    sizes: list[tuple[int, int]],
+    settings: Settings,
+    machine: str | None = None,
+    on_row: Callable[[dict], None] | None = None,
+) -> dict:
+    devices = sorted({b.device for b in backends})
+    peaks = {}
+    for device in devices:  # CUDA peaks are named per precision; CPU ones too: keep both under distinct keys
+        for key, value in measure_peaks(device).items():
+            peaks[key if device == "cpu" else f"cuda_{key}"] = value
+    rows = run_bench(backends, sizes, settings, peaks, on_row)
+    main_device = "cuda" if "cuda" in devices else "cpu"
+    doc = results_document(rows, machine_facts(main_device, machine, peaks))
+    try:
+        import jsonschema  # noqa: F401
+    except ImportError:  # a run is never lost for want of the validator; `invdn bench ingest` validates later
+        return doc
+    return schema.validate(doc, "bench results")
+
+
+def results_path(doc: dict, folder: Path = RESULTS_DIR) -> Path:
+    return Path(folder) / f"{doc['machine']['name']}-{doc['date'][:10]}.json"
+
+
+def save(doc: dict, path: Path) -> Path:
+    atomic_write_bytes(path, (json.dumps(doc, indent=1) + "\n").encode())
+    return path
+
+
+def ingest(path: Path, folder: Path = RESULTS_DIR) -> Path:
+    """Validate a results file (e.g. from a demo app's benchmark mode) and add it to ``folder``; a name already taken
+    by a different file gets a numbered suffix."""
+    doc = schema.load(path)
+    target = results_path(doc, folder)
+    n = 2
+    while target.exists() and json.loads(target.read_text()) != doc:
+        target = target.with_name(f"{doc['machine']['name']}-{doc['date'][:10]}-{n}.json")
+        n += 1
+    return save(doc, target)

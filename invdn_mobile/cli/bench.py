@@ -1,0 +1,133 @@
+"""``invdn bench``: latency of every backend over a size sweep; ``invdn bench ingest``: add a phone/browser result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from invdn_mobile.cli.common import WeightsOpt, cli_errors
+
+bench = typer.Typer(
+    help="Latency of every runnable backend (PyTorch eager/compile, ONNX Runtime, LiteRT; CUDA when present) over "
+    "a size sweep, with the machine's measured peak MAC rates; rows of benchmarks/schema/results.schema.json.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@bench.callback()
+@cli_errors
+def run(
+    ctx: typer.Context,
+    sizes: Annotated[str, typer.Option(help="Image sizes: N (square), HxW, or 12mp/4k/1080p; comma-separated.")] = (
+        "128,256,512,1024"
+    ),
+    variant: Annotated[
+        str | None, typer.Option(help="Variants to time, comma-separated (default: every bundled one).")
+    ] = None,
+    weights: WeightsOpt = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, all (both), or auto (both when CUDA is present).")] = "auto",
+    backends: Annotated[
+        str | None,
+        typer.Option(help="Glob patterns on backend or backend:precision, e.g. 'torch-*,litert-xnnpack:int8'."),
+    ] = None,
+    artifacts: Annotated[Path, typer.Option(help="Export folder with one subfolder per target.")] = Path("export/out"),
+    targets: Annotated[
+        str | None, typer.Option(help="Glob patterns on target recipe names for the artifact rows, e.g. 'onnx-*'.")
+    ] = None,
+    tile: Annotated[int, typer.Option(help="Tile of the PyTorch rows (artifacts use their own).")] = 256,
+    repeats: Annotated[int, typer.Option(help="Timed runs per row (at most).")] = 10,
+    warmup: Annotated[int, typer.Option(help="Untimed runs first (compilation included).")] = 1,
+    max_seconds: Annotated[
+        float, typer.Option(help="Stop timing a row after this long (--min-repeats at least).")
+    ] = 20.0,
+    min_repeats: Annotated[int, typer.Option(help="Timed runs per row at least.")] = 3,
+    batch: Annotated[int, typer.Option(help="Tiles per runtime call (artifacts have batch 1).")] = 1,
+    compile_: Annotated[bool, typer.Option("--compile/--no-compile", help="Include torch.compile rows.")] = True,
+    machine: Annotated[str | None, typer.Option(help="Machine label for the results file name.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results file (default benchmarks/results/MACHINE-DATE.json).")
+    ] = None,
+    save: Annotated[bool, typer.Option("--save/--no-save", help="Write the results file.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results document as JSON.")] = False,
+) -> None:
+    """Time every backend at every size and write one results file."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from invdn_mobile.bench.harness import Settings, parse_sizes
+    from invdn_mobile.bench.report import markdown_rows
+    from invdn_mobile.bench.run import benchmark, collect_backends, default_variants, devices_for, results_path
+    from invdn_mobile.bench.run import save as save_doc
+    from invdn_mobile.errors import InvdnError
+
+    size_list = parse_sizes(sizes)
+    if repeats < 1 or warmup < 0 or batch < 1 or max_seconds <= 0:
+        raise InvdnError("--repeats and --batch must be >= 1, --warmup >= 0, --max-seconds > 0")
+    variants = [v.strip() for v in variant.split(",")] if variant else default_variants()
+    chosen = collect_backends(
+        variants,
+        devices_for(device),
+        artifacts,
+        tile,
+        weights,
+        compile_,
+        [p.strip() for p in backends.split(",")] if backends else None,
+        [p.strip() for p in targets.split(",")] if targets else None,
+    )
+    settings = Settings(
+        warmup=warmup,
+        repeats=repeats,
+        min_repeats=max(1, min(min_repeats, repeats)),
+        max_seconds=max_seconds,
+        batch=batch,
+    )
+
+    def on_row(row: dict) -> None:
+        ms = (
+            f"{row['median_ms']:.1f} ms"
+            if row["median_ms"] is not None
+            else row["status"] + ": " + row.get("error", "")
+        )
+        typer.echo(
+            f"{row['backend']:<20} {row['precision']:<8} {row.get('variant') or '':<8} {row['size']:>10}  {ms}",
+            err=True,
+        )
+
+    doc = benchmark(chosen, size_list, settings, machine, on_row)
+    if save:
+        path = save_doc(doc, out or results_path(doc))
+        typer.echo(f"wrote {path}", err=True)
+    if as_json:
+        typer.echo(json.dumps(doc, indent=1))
+    else:
+        typer.echo(markdown_rows(doc["rows"]))
+
+
+@bench.command()
+@cli_errors
+def ingest(
+    file: Annotated[Path, typer.Argument(help="A results JSON file (e.g. from a demo app's benchmark mode).")],
+    results: Annotated[Path, typer.Option(help="Results folder.")] = Path("benchmarks/results"),
+) -> None:
+    """Validate a results file against the schema and add it to the results folder."""
+    from invdn_mobile.bench.run import ingest as ingest_file
+
+    path = ingest_file(file, results)
+    typer.echo(f"added {path}")
+
+
+@cli_errors
+def report(
+    results: Annotated[Path, typer.Option(help="Folder of results files.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option("-o", "--output", help="Folder for REPORT.md, report.html, plots.")] = Path(
+        "benchmarks"
+    ),
+) -> None:
+    """Generate benchmarks/REPORT.md and a self-contained benchmarks/report.html (with plots) from the results."""
+    from invdn_mobile.bench.report import build
+
+    for path in build(results, out, "invdn bench && invdn report"):
+        typer.echo(f"wrote {path}")

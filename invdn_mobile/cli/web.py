@@ -1,0 +1,73 @@
+"""``invdn web`` (the browser demo) and ``invdn golden`` (tiling golden vectors for the demo apps)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from invdn_mobile.cli.common import WeightsOpt, cli_errors, fail
+
+
+@cli_errors
+def web(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free port).")] = 8765,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="ONNX target recipe to serve (repeatable; default: every web-* recipe)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder the site is assembled in.")] = Path(
+        "export/out/web-site"
+    ),
+    tile: Annotated[
+        int | None, typer.Option("--tile", help="Export at this tile instead of the recipe's (multiple of 4).")
+    ] = None,
+    weights: WeightsOpt = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the site and exit without serving it.")] = False,
+) -> None:
+    """Serve the browser demo: export (or reuse) the web targets' ONNX artifacts into export/out/<target>, assemble
+    the page with them in --out and serve it with COOP/COEP headers (WASM threads) until Ctrl-C."""
+    from invdn_mobile import web as site
+
+    if not 0 <= port <= 65535:
+        fail(f"--port must be in 0..65535, got {port}")
+    if tile is not None and (tile < 4 or tile % 4):
+        fail(f"--tile must be a positive multiple of 4, got {tile}")
+    targets = site.web_targets(target)
+    site.onnxruntime_web_dist()  # before minutes of export: is the runtime installed?
+    models = [m for t in targets if (m := site.ensure_exported(t, tile, weights, log=typer.echo)) is not None]
+    folder = site.build_site(models, out)
+    typer.echo(f"site: {folder} ({', '.join(m.path.name for m in models)})")
+    if no_serve:
+        return
+    server = site.serve(folder, port)
+    typer.echo(f"serving {site.url_of(server)} (Ctrl-C to stop)")
+    signal.signal(signal.SIGTERM, _stop)  # `kill PID` stops it as cleanly as Ctrl-C
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
+    typer.echo("stopped")
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@cli_errors
+def golden(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the JSON files.")] = Path("golden/tiling"),
+) -> None:
+    """Write the tiling golden vectors (plans, blend windows, mirror padding, one blended image) that the demo apps'
+    tiling ports are tested against."""
+    from invdn_mobile.tiling import write_golden
+
+    for path in write_golden(out):
+        typer.echo(str(path))
