@@ -14,14 +14,9 @@ from invdn_mobile.evaluate.metrics import psnr, ssim
 from invdn_mobile.evaluate.run import make_noisy
 from invdn_mobile.export.registry import GATES
 from invdn_mobile.imageio import list_images, read_image
-from invdn_mobile.tiling import iter_tiles, plan
+from invdn_mobile.tiling import default_overlap, iter_tiles, plan
 
 DEFAULT_NOISE = "camera:iso3200"
-
-
-def overlap_for(tile: int) -> int:
-    """Tile overlap used by parity: 32 px, or a quarter tile for small tiles."""
-    return min(32, tile // 4)
 
 
 @dataclass
@@ -69,12 +64,12 @@ def reference_outputs(denoiser, photos, tile: int) -> tuple[list[np.ndarray], li
     """PyTorch FP32 outputs: first tile of each photo, and each whole photo through the tiler."""
     fn = ensemble_fn(denoiser)
     tiles = [fn(first_tile(noisy, tile))[0] for _, noisy in photos]
-    whole = [denoise_array(noisy, fn, tile, overlap_for(tile)) for _, noisy in photos]
+    whole = [denoise_array(noisy, fn, tile, default_overlap(tile)) for _, noisy in photos]
     return tiles, whole
 
 
 def first_tile(noisy: np.ndarray, tile: int) -> np.ndarray:
-    t = next(iter_tiles(noisy, plan(*noisy.shape[:2], tile=tile, overlap=overlap_for(tile))))
+    t = next(iter_tiles(noisy, plan(*noisy.shape[:2], tile=tile, overlap=default_overlap(tile))))
     return t.transpose(2, 0, 1)[None].astype(np.float32)
 
 
@@ -83,7 +78,7 @@ def measure(name, fmt, precision, runner, photos, reference, tile: int) -> Parit
     tile_err, err, p_torch, p_clean, s_clean, p_ref, finite = 0.0, 0.0, [], [], [], [], True
     for (clean, noisy), ref_tile, ref in zip(photos, ref_tiles, ref_whole):
         out_tile = runner.run(first_tile(noisy, tile))[0]
-        out = denoise_array(noisy, runner.run, tile, overlap_for(tile))
+        out = denoise_array(noisy, runner.run, tile, default_overlap(tile))
         finite &= bool(np.isfinite(out_tile).all() and np.isfinite(out).all())
         tile_err = max(tile_err, float(np.abs(out_tile - ref_tile).max()))
         err = max(err, float(np.abs(out - ref).max()))
