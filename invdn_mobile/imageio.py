@@ -190,4 +190,6 @@ def write_image(path: str | Path, photo: Photo) -> None:
 
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder``, sorted."""
+    if not Path(folder).is_dir():
+        raise InvdnError(f"{folder}: not a folder")
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

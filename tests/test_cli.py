@@ -146,3 +146,17 @@ def test_generate_noise_command(tmp_path, tiny_weights, sample_noisy):
     a, b = (np.asarray(Image.open(tmp_path / "gen" / f"n-gen{k}.png"), np.float64) for k in (0, 1))
     src = np.asarray(Image.open(tmp_path / "n.png"), np.float64)
     assert a.shape == src.shape and not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "/nonexistent/photos"], "error: /nonexistent/photos: not a folder"),
+        (["--config", "/nonexistent/c.toml"], "error: /nonexistent/c.toml: config file not found"),
+    ],
+)
+def test_train_bad_input_is_one_line(tmp_path, args, message):
+    result = invoke("train", "--out", tmp_path / "run", "--device", "cpu", *args)
+    assert result.exit_code != 0
+    assert result.stderr.strip() == message
+    assert not (tmp_path / "run" / "last.pt").exists()

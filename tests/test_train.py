@@ -1,3 +1,4 @@
+import math
 import shutil
 
 import pytest
@@ -5,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from invdn_mobile.train.config import load_config
-from invdn_mobile.train.loop import train
+from invdn_mobile.train.loop import lr_at, train
 
 
 @pytest.fixture()
@@ -17,9 +18,8 @@ def photo_dir(tmp_path, sample_clean):
     return folder
 
 
-def _config(data, out, steps):
-    return load_config(
-        None,
+def _config(data, out, steps, **extra):
+    values = dict(
         variant="compact",
         data=str(data),
         out=str(out),
@@ -32,19 +32,41 @@ def _config(data, out, steps):
         log_every=1,
         lr_halve_at=[3],
     )
+    return load_config(None, **{**values, **extra})
 
 
-def test_resume_is_bit_exact(tmp_path, photo_dir):
-    straight = train(_config(photo_dir, tmp_path / "a", 4), resume=False, progress=False, log=lambda *_: None)
-    half = _config(photo_dir, tmp_path / "b", 2)
-    train(half, resume=False, progress=False, log=lambda *_: None)
-    resumed = train(_config(photo_dir, tmp_path / "b", 4), resume=True, progress=False, log=lambda *_: None)
+@pytest.mark.parametrize(
+    "schedule", [{}, {"lr_schedule": "cosine", "warmup_steps": 1, "max_minutes": 60, "calibrate_steps": 1}]
+)
+def test_resume_is_bit_exact(tmp_path, photo_dir, schedule):
+    quiet = {"resume": True, "progress": False, "log": lambda *_: None}
+    straight = train(_config(photo_dir, tmp_path / "a", 4, **schedule), **quiet)
+    half = train(_config(photo_dir, tmp_path / "b", 4, **schedule), **quiet, stop_at=2)
+    first = load_file(half)  # the weights after 2 steps, before the resume overwrites the file
+    resumed = train(_config(photo_dir, tmp_path / "b", 4, **schedule), **quiet)
     a, b = load_file(straight), load_file(resumed)
-    assert a.keys() == b.keys()
+    assert a.keys() == b.keys() == first.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    # and training did change the weights
-    first = load_file(tmp_path / "b" / "invdn-compact.safetensors")
-    assert first.keys() == a.keys()
+    # and the last two steps did change the weights
+    assert not all(torch.equal(a[k], first[k]) for k in a)
+
+
+def test_cosine_schedule():
+    config = load_config(None, lr=1e-3, lr_schedule="cosine", warmup_steps=10, steps=110)
+    assert lr_at(config, 0) == pytest.approx(1e-4)
+    assert lr_at(config, 9) == pytest.approx(1e-3)
+    assert lr_at(config, 60) == pytest.approx(5e-4)
+    assert lr_at(config, 110) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(config, 60, horizon=210) == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 0.25)))
+    step = load_config(None, lr=1e-3, lr_halve_at=[5, 8])
+    assert [lr_at(step, s) for s in (4, 5, 8)] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+
+
+def test_bad_schedule_name_is_an_error():
+    from invdn_mobile.errors import InvdnError
+
+    with pytest.raises(InvdnError, match="lr_schedule"):
+        load_config(None, lr_schedule="linear")
 
 
 def test_unknown_config_key_is_an_error(tmp_path):
@@ -54,3 +76,25 @@ def test_unknown_config_key_is_an_error(tmp_path):
     cfg.write_text('variant = "paper"\nlearning_rate = 1\n')
     with pytest.raises(InvdnError, match="unknown config keys"):
         load_config(cfg)
+
+
+def test_crops_are_deterministic_and_scale_augmentation_adds_detail():
+    import numpy as np
+
+    from invdn_mobile.data.dataset import CropDataset
+
+    yy, xx = np.mgrid[0:400, 0:400]
+    stripes = (127.5 + 100 * np.sin(2 * np.pi * (xx + yy) / 24.0)).astype(np.uint8)
+    images = [np.repeat(stripes[..., None], 3, axis=2)]
+    plain, scaled = CropDataset(images, 48, seed=3), CropDataset(images, 48, seed=3, scale_min=0.25)
+    assert torch.equal(scaled[7], CropDataset(images, 48, seed=3, scale_min=0.25)[7])
+    assert scaled[7].shape == (3, 48, 48) and scaled[7].dtype == torch.float32
+
+    def detail(ds):  # mean absolute horizontal + vertical difference over 64 crops
+        crops = torch.stack([ds[i] for i in range(64)])
+        return float((crops.diff(dim=-1).abs().mean() + crops.diff(dim=-2).abs().mean()) / 2)
+
+    # a region up to 4x larger reduced to the crop: the stripes' period shrinks, so neighbours differ more
+    assert detail(scaled) > 1.4 * detail(plain)
+    with pytest.raises(Exception, match="scale_min"):
+        CropDataset(images, 48, seed=3, scale_min=0)

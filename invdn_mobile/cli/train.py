@@ -74,8 +74,17 @@ def evaluate(
 
     names = [b.strip() for b in baselines.split(",") if b.strip()]
     if variants:
-        _frontier(data, noise, [v.strip() for v in variants.split(",") if v.strip()], names, artifacts, seed, limit,
-                  as_json, save)
+        _frontier(
+            data,
+            noise,
+            [v.strip() for v in variants.split(",") if v.strip()],
+            names,
+            artifacts,
+            seed,
+            limit,
+            as_json,
+            save,
+        )
         return
     denoiser, _ = load_denoiser(weights, variant, pick_device(device))
     with progress_bar() as bar:
@@ -109,7 +118,14 @@ def _frontier(data, noise, variants, baselines, artifacts, seed, limit, as_json,
     with progress_bar() as bar:
         task = bar.add_task("frontier", total=None)
         result = fr.frontier(
-            data, noise, variants, baselines, artifacts, Settings(warmup=1, repeats=10, max_seconds=20), seed, limit,
+            data,
+            noise,
+            variants,
+            baselines,
+            artifacts,
+            Settings(warmup=1, repeats=10, max_seconds=20),
+            seed,
+            limit,
             on_step=lambda what: bar.update(task, description=what, advance=1),
         )
     if save:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -50,12 +51,19 @@ def augment(patch: np.ndarray, code: int) -> np.ndarray:
 
 
 class CropDataset(Dataset):
-    """``dataset[i]`` -> float32 ``(3, crop, crop)`` clean crop in [0, 1]; any index is valid (infinite stream)."""
+    """``dataset[i]`` -> float32 ``(3, crop, crop)`` clean crop in [0, 1]; any index is valid (infinite stream).
 
-    def __init__(self, images: list[np.ndarray], crop: int, seed: int) -> None:
+    With ``scale_min`` < 1 each crop is taken from the photo seen at a random scale in ``[scale_min, 1]`` (log-uniform;
+    a larger region reduced with area averaging): the same photos then also show the denser detail per pixel of
+    smaller or more distant scenes."""
+
+    def __init__(self, images: list[np.ndarray], crop: int, seed: int, scale_min: float = 1.0) -> None:
+        if not 0 < scale_min <= 1:
+            raise InvdnError(f"scale_min must be in (0, 1], got {scale_min}")
         self.images = images
         self.crop = crop
         self.seed = seed
+        self.scale_min = scale_min
         # Sample photos in proportion to their area so every pixel is equally likely.
         areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
         self.cdf = np.cumsum(areas) / areas.sum()
@@ -67,9 +75,16 @@ class CropDataset(Dataset):
         rng = np.random.default_rng([self.seed, index])
         k = min(int(np.searchsorted(self.cdf, rng.random(), side="right")), len(self.images) - 1)
         image = self.images[k]
-        y = int(rng.integers(0, image.shape[0] - self.crop + 1))
-        x = int(rng.integers(0, image.shape[1] - self.crop + 1))
-        patch = augment(image[y : y + self.crop, x : x + self.crop], int(rng.integers(0, 8)))
+        size = self.crop
+        if self.scale_min < 1:
+            scale = float(np.exp(rng.uniform(np.log(self.scale_min), 0.0)))
+            size = min(round(self.crop / scale), *image.shape[:2])
+        y = int(rng.integers(0, image.shape[0] - size + 1))
+        x = int(rng.integers(0, image.shape[1] - size + 1))
+        patch = image[y : y + size, x : x + size]
+        if size != self.crop:
+            patch = cv2.resize(patch, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
+        patch = augment(patch, int(rng.integers(0, 8)))
         return torch.from_numpy(np.ascontiguousarray(patch).transpose(2, 0, 1).astype(np.float32) / 255.0)
 
 
@@ -86,9 +101,24 @@ class RangeSampler(Sampler):
         return self.count
 
 
-def crop_loader(dataset: CropDataset, batch: int, start_step: int, steps: int, workers: int) -> DataLoader:
+def crop_loader(
+    dataset: CropDataset, batch: int, start_step: int, steps: int, workers: int, pin_memory: bool = False
+) -> DataLoader:
     sampler = RangeSampler(start_step * batch, steps * batch)
-    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, persistent_workers=False)
+    return DataLoader(
+        dataset,
+        batch_size=batch,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+        worker_init_fn=_one_thread,
+    )
+
+
+def _one_thread(_worker: int) -> None:
+    """Data workers run side by side: OpenCV's own thread pool in each would only oversubscribe the cores."""
+    cv2.setNumThreads(1)
 
 
 def center_crops(images: list[np.ndarray], crop: int, per_image: int = 2) -> torch.Tensor:

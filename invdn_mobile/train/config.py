@@ -17,6 +17,7 @@ class TrainConfig:
     out: str = "runs/train"
     noise: str = "camera+awgn:5-50"
     crop: int = 144
+    scale_min: float = 1.0  # < 1: crops also from the photos seen at scales down to this (denser detail per pixel)
     batch: int = 14
     workers: int = 0
     val_fraction: float = 0.15
@@ -24,12 +25,18 @@ class TrainConfig:
     steps: int = 200_000
     max_minutes: float | None = None  # stop (with a checkpoint and weights) when this wall time is used up
     lr: float = 2e-4
+    lr_schedule: str = "step"  # step: halve at lr_halve_at; cosine: warm-up, then cosine decay to 0 at the horizon
     lr_halve_at: list[int] = field(default_factory=lambda: [50_000, 100_000, 150_000])
+    warmup_steps: int = 0  # linear warm-up from 0 (cosine schedule)
+    # cosine with max_minutes: after `calibrate_steps` steps the horizon becomes the steps that fit in the time budget
+    # at the measured rate (min with `steps`), recorded in the checkpoint so that a resume keeps it
+    calibrate_steps: int = 50
     clip: float = 10.0
     lambda_forw: float = 16.0
     lambda_back: float = 1.0
     autocast: str = "auto"  # auto (bf16 where fast: CUDA, or a CPU with AVX-512 BF16), bf16, none
     channels_last: str = "auto"  # auto (CUDA only: on CPU it made training 8x slower here), on, off
+    cuda_graphs: str = "auto"  # auto (on for CUDA): the whole step (loss, backward, clip, Adam) as one CUDA graph; off
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     seed: int = 0
@@ -40,6 +47,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+CHOICES = {
+    "lr_schedule": ("step", "cosine"),
+    "autocast": ("auto", "bf16", "none"),
+    "channels_last": ("auto", "on", "off"),
+    "cuda_graphs": ("auto", "off"),
+}
 
 
 def load_config(path: Path | None, **overrides) -> TrainConfig:
@@ -59,4 +74,7 @@ def load_config(path: Path | None, **overrides) -> TrainConfig:
     config = TrainConfig(**values)
     if config.crop % 4 or config.val_crop % 4:
         raise InvdnError("crop and val_crop must be multiples of 4")
+    for name, allowed in CHOICES.items():
+        if getattr(config, name) not in allowed:
+            raise InvdnError(f"{name} = {getattr(config, name)!r}: choose one of {', '.join(allowed)}")
     return config

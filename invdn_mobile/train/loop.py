@@ -1,6 +1,7 @@
 """The training loop (paper 3.4 and 4.2): forward L2 on the LR channels vs the bicubic-downscaled clean image
 (weight ``lambda_forw``), backward L1 of the reverse pass with a fresh N(0, I) z_HF vs the clean image; Adam
-(0.9, 0.999) with step halving, gradient clipping; atomic, bit-exactly resumable checkpoints."""
+(0.9, 0.999) with step halving or warm-up + cosine decay, gradient clipping; atomic, bit-exactly resumable
+checkpoints; on CUDA the whole step is one CUDA graph."""
 
 from __future__ import annotations
 
@@ -40,20 +41,105 @@ def use_bf16(config: TrainConfig, device: torch.device) -> bool:
     return device.type == "cuda" or cpu_has_bf16()
 
 
-def losses(model: InvDN, clean: torch.Tensor, noisy: torch.Tensor, g: torch.Generator, config: TrainConfig):
-    """``(total, forward L2, backward L1)`` for one batch."""
+def losses(model: InvDN, clean: torch.Tensor, noisy: torch.Tensor, z: torch.Tensor, config: TrainConfig):
+    """``(total, forward L2, backward L1)`` for one batch; ``z`` is the N(0, I) z_HF of the reverse pass."""
     latent = model(noisy)
     lr = latent[:, : model.lr_channels]
     target = F.interpolate(clean, scale_factor=1 / model.config.multiple, mode="bicubic", antialias=True)
-    z = torch.randn(latent[:, model.lr_channels :].shape, generator=g, device=clean.device, dtype=torch.float32)
     restored = model.reverse(torch.cat((lr, z.to(lr.dtype)), dim=1))
     l_forw = F.mse_loss(lr.float(), target)
     l_back = F.l1_loss(restored.float(), clean)
     return config.lambda_forw * l_forw + config.lambda_back * l_back, l_forw, l_back
 
 
-def lr_at(config: TrainConfig, step: int) -> float:
-    return config.lr * 0.5 ** sum(step >= m for m in config.lr_halve_at)
+def lr_at(config: TrainConfig, step: int, horizon: int | None = None) -> float:
+    """The learning rate of step ``step`` (0-based): step halving, or linear warm-up then cosine decay to 0 at
+    ``horizon`` (default ``config.steps``)."""
+    if config.lr_schedule == "step":
+        return config.lr * 0.5 ** sum(step >= m for m in config.lr_halve_at)
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    horizon = config.steps if horizon is None else horizon
+    t = min(1.0, (step - config.warmup_steps) / max(1, horizon - config.warmup_steps))
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, value: float) -> None:
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(value)
+        else:
+            group["lr"] = value
+
+
+def make_optimizer(model: InvDN, config: TrainConfig, device: torch.device, graphs: bool, state: dict | None = None):
+    """Adam (0.9, 0.999); under CUDA graphs ``capturable``, with a device tensor as lr (set between replays). A
+    checkpoint's state is loaded and then put in this mode, so any checkpoint resumes with graphs or without."""
+    lr = torch.tensor(config.lr, device=device) if graphs else config.lr
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), capturable=graphs)
+    if state is not None:
+        optimizer.load_state_dict(state)
+        for group in optimizer.param_groups:
+            group["capturable"] = graphs
+            group["lr"] = torch.tensor(float(group["lr"]), device=device) if graphs else float(group["lr"])
+        for values in optimizer.state.values():
+            values["step"] = values["step"].to(device if graphs else "cpu", torch.float32)
+    return optimizer
+
+
+class Step:
+    """One optimisation step on ``(clean, noisy, z)``; returns the detached ``(total, forw, back)`` losses without
+    synchronising. With ``graphs`` (CUDA) the first ``warmup`` calls run eagerly on a side stream, the next one is
+    captured as a CUDA graph (forward, reverse, losses, backward, clipping, Adam) and every later call replays it:
+    a step of many small convolutions is then bound by the GPU instead of by kernel launches from Python."""
+
+    warmup = 3
+
+    def __init__(self, model, optimizer, config: TrainConfig, bf16: bool, device, graphs: bool, log=print) -> None:
+        self.model, self.optimizer, self.config, self.bf16, self.device = model, optimizer, config, bf16, device
+        self.graphs, self.log, self.calls = graphs, log, 0
+        self.graph = self.static = self.out = None
+
+    def eager(self, clean, noisy, z) -> torch.Tensor:
+        cache = not self.graphs  # the autocast weight cache must not outlive a graph capture
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=cache):
+            total, l_forw, l_back = losses(self.model, clean, noisy, z, self.config)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+        self.optimizer.step()
+        return torch.stack((total.detach(), l_forw.detach(), l_back.detach()))
+
+    def __call__(self, clean, noisy, z) -> torch.Tensor:
+        self.calls += 1
+        if not self.graphs:
+            return self.eager(clean, noisy, z)
+        if self.graph is not None:
+            for static, value in zip(self.static, (clean, noisy, z)):
+                static.copy_(value)
+            self.graph.replay()
+            return self.out.clone()
+        if self.calls <= self.warmup:  # eager warm-up on a side stream (cuDNN autotuning, lazy state)
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                out = self.eager(clean, noisy, z)
+            torch.cuda.current_stream().wait_stream(side)
+            return out
+        self.static = (clean.clone(), noisy.clone(), z.clone())
+        torch.cuda.synchronize()
+        try:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # the pin-memory thread runs on
+                self.out = self.eager(*self.static)
+        except RuntimeError as exc:  # capture is best effort: the eager step is the same computation
+            self.graphs = False
+            self.log(f"CUDA graph capture failed ({str(exc).splitlines()[0]}); continuing without graphs")
+            torch.cuda.synchronize()
+            return self.eager(clean, noisy, z)
+        self.graph = graph
+        self.graph.replay()
+        return self.out.clone()
 
 
 @torch.no_grad()
@@ -69,11 +155,12 @@ def validate(model: InvDN, clean: torch.Tensor, noisy: torch.Tensor, device, bat
     return float(torch.cat(scores).mean())
 
 
-def save_checkpoint(path: Path, model, optimizer, step: int, g: torch.Generator, config, history, elapsed) -> None:
+def save_checkpoint(path: Path, model, optimizer, step: int, g, config, history, elapsed, horizon) -> None:
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "step": step,
+        "horizon": horizon,
         "noise_rng": g.get_state(),
         "torch_rng": torch.get_rng_state(),
         "config": config.to_dict(),
@@ -84,27 +171,38 @@ def save_checkpoint(path: Path, model, optimizer, step: int, g: torch.Generator,
         torch.save(state, tmp)
 
 
-def train(config: TrainConfig, resume: bool = True, progress: bool = True, log=print) -> Path:
-    """Run (or resume) training; returns the path of the weights written at the end."""
+def _synced_time(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def train(
+    config: TrainConfig, resume: bool = True, progress: bool = True, log=print, stop_at: int | None = None
+) -> Path:
+    """Run (or resume) training; returns the path of the weights written at the end. ``stop_at`` ends this call
+    after that step, with a checkpoint, as an interruption would (the run resumes from there)."""
     device = pick_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     train_files, val_files = split_files(Path(config.data), config.val_fraction)
     images = load_uint8(train_files, config.crop)
-    dataset = CropDataset(images, config.crop, config.seed)
+    dataset = CropDataset(images, config.crop, config.seed, config.scale_min)
     noise = parse_noise(config.noise)
 
     torch.manual_seed(config.seed)
     model = InvDN(get_variant(config.variant)).to(device)
     bf16 = use_bf16(config, device)
     channels_last = config.channels_last == "on" or (config.channels_last == "auto" and device.type == "cuda")
+    graphs = config.cuda_graphs == "auto" and device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     g = torch.Generator(device=device).manual_seed(config.seed)
-    step, history, elapsed = 0, [], 0.0
+    step, history, elapsed, horizon, optimizer_state = 0, [], 0.0, None, None
 
     ckpt = out / CHECKPOINT
     if resume and ckpt.is_file():
@@ -112,10 +210,10 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True, log=p
         if state["config"]["variant"] != config.variant:
             raise InvdnError(f"{ckpt} is a {state['config']['variant']!r} run, not {config.variant!r}")
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        g.set_state(state["noise_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        step, history, elapsed = state["step"], state["history"], state["elapsed"]
+        optimizer_state = state["optimizer"]
+        g.set_state(state["noise_rng"].cpu())  # map_location moved it to the device
+        torch.set_rng_state(state["torch_rng"].cpu())
+        step, history, elapsed, horizon = state["step"], state["history"], state["elapsed"], state.get("horizon")
         log(f"resumed {ckpt} at step {step}")
     elif config.init:
         from invdn_mobile.model.checkpoint import load_weights
@@ -123,6 +221,8 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True, log=p
         start, _ = load_weights(Path(config.init), config.variant)
         model.load_state_dict(start.state_dict())
         log(f"warm start from {config.init}")
+    optimizer = make_optimizer(model, config, device, graphs, optimizer_state)
+    run_step = Step(model, optimizer, config, bf16, device, graphs, log)
 
     val_clean = val_noisy = None
     if val_files:
@@ -132,51 +232,78 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True, log=p
     log(
         f"training {config.variant} ({model.num_params():,} params) on {len(train_files)} photos "
         f"({len(val_files)} held out), {device}, {'bf16 autocast' if bf16 else 'fp32'}"
-        f"{', channels_last' if channels_last else ''}, batch {config.batch}x{config.crop}^2"
+        f"{', channels_last' if channels_last else ''}{', CUDA graphs' if graphs else ''}, "
+        f"batch {config.batch}x{config.crop}^2, {config.lr_schedule} lr {config.lr:g}"
     )
     model.train()
     remaining = config.steps - step
-    loader = crop_loader(dataset, config.batch, step, max(remaining, 0), config.workers)
+    loader = crop_loader(dataset, config.batch, step, max(remaining, 0), config.workers, device.type == "cuda")
+    z_shape = (config.batch, *model.latent_shape(config.crop, config.crop))
+    z_shape = (z_shape[0], z_shape[1] - model.lr_channels, *z_shape[2:])
     started = time.perf_counter() - elapsed
-    window_t, window_n = time.perf_counter(), 0
+    window_t, window_n, window_sum = time.perf_counter(), 0, None
+    # cosine + max_minutes: the step rate is measured over the second `calibrate_steps` steps of this call (the first
+    # ones include data loading, cuDNN autotuning and the graph capture)
+    calibrate = (step + config.calibrate_steps, step + 2 * config.calibrate_steps)
+    fit_horizon = horizon is None and config.lr_schedule == "cosine" and config.max_minutes is not None
+    calibrate_t = time.perf_counter()
     bar = _progress(progress, config.steps, step)
+    record = {"step": step, "loss": float("nan")}
+
+    def flush(now: float) -> dict:
+        """Synchronise once: the window's mean losses (and a stop on a non-finite loss)."""
+        total, l_forw, l_back = (window_sum / window_n).tolist()
+        if not math.isfinite(total):
+            raise InvdnError(f"loss became {total} before step {step}; lower lr or check the data")
+        return {
+            "step": step,
+            "loss": total,
+            "forw": l_forw,
+            "back": l_back,
+            "it_s": window_n / (now - window_t),
+            "time_s": now - started,
+        }
+
     for clean in loader:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(config, step)
+        set_lr(optimizer, lr_at(config, step, horizon))
         clean = clean.to(device, non_blocking=True)
         noisy = noise(clean, g)
+        z = torch.randn(z_shape, generator=g, device=device, dtype=torch.float32)
         if channels_last:
             clean = clean.contiguous(memory_format=torch.channels_last)
             noisy = noisy.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            total, l_forw, l_back = losses(model, clean, noisy, g, config)
-        if not math.isfinite(total.item()):
-            raise InvdnError(f"loss became {total.item()} at step {step}; lower lr or check the data")
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
+        values = run_step(clean, noisy, z)
+        window_sum = values if window_sum is None else window_sum + values
         step += 1
         window_n += 1
-        record = {"step": step, "loss": total.item(), "forw": l_forw.item(), "back": l_back.item()}
-        if step % config.log_every == 0 or step == config.steps:
+        over_time = config.max_minutes is not None and time.perf_counter() - started > 60 * config.max_minutes
+        ended = config.lr_schedule == "cosine" and horizon is not None and step >= horizon
+        stop = over_time or ended or step == stop_at
+        checkpoint = step % config.checkpoint_every == 0 or step == config.steps or stop
+        if step % config.log_every == 0 or checkpoint:
             now = time.perf_counter()
-            record["it_s"] = window_n / (now - window_t)
-            record["time_s"] = now - started
-            window_t, window_n = now, 0
+            record = flush(now)
+            window_t, window_n, window_sum = now, 0, None
             history.append(record)
             if not progress:
                 log(json.dumps(record))
+        if fit_horizon and step == calibrate[0]:
+            calibrate_t = _synced_time(device)
+        if fit_horizon and step == calibrate[1]:
+            rate = config.calibrate_steps / (_synced_time(device) - calibrate_t)
+            left = 60 * config.max_minutes - (time.perf_counter() - started)
+            horizon = min(config.steps, step + int(0.95 * rate * left))
+            log(f"step {step}: {rate:.2f} it/s, cosine horizon set to step {horizon}")
         if val_clean is not None and (step % config.val_every == 0 or step == config.steps):
             history.append({"step": step, "val_psnr": validate(model, val_clean, val_noisy, device)})
             log(f"step {step}: validation PSNR {history[-1]['val_psnr']:.2f} dB")
         if bar is not None:
             bar.update(step, record)
-        over_time = config.max_minutes is not None and time.perf_counter() - started > 60 * config.max_minutes
-        if step % config.checkpoint_every == 0 or step == config.steps or over_time:
-            save_checkpoint(ckpt, model, optimizer, step, g, config, history, time.perf_counter() - started)
-        if over_time:
-            log(f"time budget of {config.max_minutes} min used at step {step}")
+        if checkpoint:
+            save_checkpoint(ckpt, model, optimizer, step, g, config, history, time.perf_counter() - started, horizon)
+        if stop:
+            why = "the cosine schedule ended" if ended else "time budget used" if over_time else "stopped"
+            log(f"{why} at step {step}")
             break
     if bar is not None:
         bar.close()
@@ -194,6 +321,7 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True, log=p
                 "wall_time_s": round(elapsed, 1),
                 "device": str(device),
                 "bf16_autocast": bf16,
+                "cuda_graphs": run_step.graphs,
                 "noise": config.noise,
                 "data": [p.name for p in train_files],
                 "validation_files": [p.name for p in val_files],
