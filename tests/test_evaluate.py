@@ -63,3 +63,26 @@ def test_frontier_measures_cost_and_quality_in_one_run(tmp_path, sample_clean):
     assert methods["invdn-compact"]["psnr"] > methods["noisy"]["psnr"] + 2  # trained weights really denoise
     paths = fr.save(result, tmp_path / "frontier.json")
     assert "InvDN compact" in paths[1].read_text() and json.loads(paths[0].read_text())["variants"]
+
+
+def test_frontier_times_only_artifacts_of_the_bundled_weights(tmp_path):
+    """A real ONNX export of the bundled compact weights is timed; the same artifact recorded as exported from other
+    weights (a stale export folder) is left out, so the frontier never pairs old gates with new weights."""
+    from typer.testing import CliRunner
+
+    from invdn_mobile.bench.harness import Settings
+    from invdn_mobile.cli.main import app
+    from invdn_mobile.evaluate import frontier as fr
+
+    result = CliRunner().invoke(app, ["export", "onnx-fp32", "--variant", "compact", "-o", str(tmp_path / "onnx-fp32")])
+    assert result.exit_code == 0, result.output
+    fast = Settings(warmup=0, repeats=1, min_repeats=1, max_seconds=1)
+    fresh = fr._latencies("compact", tmp_path, fast)
+    assert fresh["fp32_ms"] > 0 and fresh["fp32_artifact"].startswith("onnx-fp32")
+    manifest = tmp_path / "onnx-fp32" / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    for entry in doc["artifacts"]:
+        entry["weights"]["sha256"] = "0" * 64
+    manifest.write_text(json.dumps(doc))
+    stale = fr._latencies("compact", tmp_path, fast)
+    assert stale["fp32_ms"] is None and stale["torch_eager_ms"] > 0

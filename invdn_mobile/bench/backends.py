@@ -124,6 +124,7 @@ def artifact_backends(artifacts: Path, device: str, variants: list[str] | None =
                 target=name,
                 variant=entry["variant"],
                 parity=_parity(entry),
+                weights_sha256=entry.get("weights", {}).get("sha256"),
             )
             tile = entry["tile"][0]
             macs = entry["macs"]["graph"]

@@ -20,11 +20,18 @@ TILE = 256
 
 
 def _latencies(variant: str, artifacts: Path, settings: Settings) -> dict:
+    """Only artifacts exported from the bundled weights count: latency does not depend on the weights, but the
+    gate a stale artifact passed does."""
+    from invdn_mobile.export.run import sha256
+    from invdn_mobile.model.checkpoint import default_weights
+
+    bundled = default_weights(variant)
+    current = sha256(bundled) if bundled else None
     backends = torch_backends(None, variant, "cpu", TILE, compile_=False)
     backends += [
         b
         for b in artifact_backends(artifacts, "cpu", [variant])
-        if b.make is not None and b.tile == TILE and b.parity.get("gate_passed")
+        if b.make is not None and b.tile == TILE and b.parity.get("gate_passed") and b.weights_sha256 == current
     ]
     rows = [r for r in run_bench(backends, [(TILE, TILE)], settings, {}) if r["status"] == "ok"]
 
