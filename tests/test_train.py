@@ -1,5 +1,7 @@
 import math
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -62,11 +64,25 @@ def test_cosine_schedule():
     assert [lr_at(step, s) for s in (4, 5, 8)] == pytest.approx([1e-3, 5e-4, 2.5e-4])
 
 
-def test_bad_schedule_name_is_an_error():
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('lr_schedule = "linear"', "lr_schedule = 'linear': choose one of step, cosine"),
+        ('batch = "16"', "batch = '16' is not a valid int"),
+        ("batch = 0", "batch must be at least 1, got 0"),
+        ("lr_halve_at = [1.5]", "lr_halve_at = [1.5] is not a valid list[int]"),
+        ("max_minutes = true", "max_minutes = True is not a valid float | None"),
+        ("lr = -1e-4", "lr must be positive"),
+    ],
+)
+def test_bad_config_values_are_one_clear_error(tmp_path, text, message):
     from invdn_mobile.errors import InvdnError
 
-    with pytest.raises(InvdnError, match="lr_schedule"):
-        load_config(None, lr_schedule="linear")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text + "\n")
+    with pytest.raises(InvdnError, match=re.escape(message)):
+        load_config(cfg)
+    assert load_config(None, max_minutes=2, lr_halve_at=[]).max_minutes == 2  # an int where a float is asked fits
 
 
 def test_unknown_config_key_is_an_error(tmp_path):
@@ -98,3 +114,12 @@ def test_crops_are_deterministic_and_scale_augmentation_adds_detail():
     assert detail(scaled) > 1.4 * detail(plain)
     with pytest.raises(Exception, match="scale_min"):
         CropDataset(images, 48, seed=3, scale_min=0)
+
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    config = load_config(path)
+    assert config.steps >= 1 and config.batch >= 1

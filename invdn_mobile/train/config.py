@@ -57,6 +57,19 @@ CHOICES = {
 }
 
 
+def _fits(value, annotation: str) -> bool:
+    """Whether a TOML value fits a field annotated ``int``, ``float``, ``str``, ``list[int]`` or ``X | None``."""
+    if annotation.endswith(" | None"):
+        return value is None or _fits(value, annotation[: -len(" | None")])
+    if annotation == "list[int]":
+        return isinstance(value, list) and all(_fits(v, "int") for v in value)
+    if annotation == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
 def load_config(path: Path | None, **overrides) -> TrainConfig:
     values: dict = {}
     if path is not None:
@@ -71,7 +84,16 @@ def load_config(path: Path | None, **overrides) -> TrainConfig:
     if unknown:
         raise InvdnError(f"{path}: unknown config keys {unknown}; known: {sorted(known)}")
     values.update({k: v for k, v in overrides.items() if v is not None})
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    for key, value in values.items():
+        if not _fits(value, types[key]):
+            raise InvdnError(f"{path or 'config'}: {key} = {value!r} is not a valid {types[key]}")
     config = TrainConfig(**values)
+    for name in ("batch", "crop", "val_crop", "steps", "log_every", "checkpoint_every", "val_every", "calibrate_steps"):
+        if getattr(config, name) < 1:
+            raise InvdnError(f"{path or 'config'}: {name} must be at least 1, got {getattr(config, name)}")
+    if not config.lr > 0:
+        raise InvdnError(f"{path or 'config'}: lr must be positive, got {config.lr}")
     if config.crop % 4 or config.val_crop % 4:
         raise InvdnError("crop and val_crop must be multiples of 4")
     for name, allowed in CHOICES.items():
