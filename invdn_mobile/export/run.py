@@ -318,7 +318,7 @@ def io_spec(fmt, tile: int, z_shape: list[int], z_input: bool) -> tuple[list[dic
 
 def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, weights_path, torch_macs) -> dict:
     """The manifest entry of one artifact (everything an app developer needs to run it)."""
-    z_shape = [1, *Denoiser(model).z_shape(tile, tile)[1:]]
+    z_shape = list(model.z_shape(tile, tile))
     inputs, outputs = io_spec(fmt, tile, z_shape, z_input)
     module = fmt.module()
     report = module.inspect(path)

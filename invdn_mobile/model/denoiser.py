@@ -49,17 +49,13 @@ class Denoiser(nn.Module):
         self.tile = tile
         self._z_cache: dict[tuple[int, ...], torch.Tensor] = {}
         if tile is not None and not z_input:
-            self.register_buffer("z", sample_z(self.z_shape(*tile), self.seed, self.z_scale))
+            self.register_buffer("z", sample_z(self.model.z_shape(*tile), self.seed, self.z_scale))
         else:
             self.z = None
 
-    def z_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
-        c, h, w = self.model.latent_shape(height, width)
-        return (1, c - self.model.lr_channels, h, w)
-
     def z_for(self, height: int, width: int, seed: int | None = None) -> torch.Tensor:
         """The seeded z_HF for an input of ``height x width`` (the buffer when it is the export tile)."""
-        shape = self.z_shape(height, width)
+        shape = self.model.z_shape(height, width)
         seed = self.seed if seed is None else int(seed)
         if self.z is not None and seed == self.seed and tuple(self.z.shape) == shape:
             return self.z

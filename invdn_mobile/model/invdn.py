@@ -68,6 +68,11 @@ class InvDN(nn.Module):
             raise ValueError(f"input size {height}x{width} is not a multiple of {m}")
         return self.config.in_channels * 4**self.config.scales, height // m, width // m
 
+    def z_shape(self, height: int, width: int, batch: int = 1) -> tuple[int, int, int, int]:
+        """Shape of z_HF (the latent's high-frequency channels) for ``batch`` inputs of ``height x width``."""
+        c, h, w = self.latent_shape(height, width)
+        return (batch, c - self.lr_channels, h, w)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for scale in self.scales:
             x = scale(x)

@@ -238,15 +238,13 @@ def train(
     model.train()
     remaining = config.steps - step
     loader = crop_loader(dataset, config.batch, step, max(remaining, 0), config.workers, device.type == "cuda")
-    z_shape = (config.batch, *model.latent_shape(config.crop, config.crop))
-    z_shape = (z_shape[0], z_shape[1] - model.lr_channels, *z_shape[2:])
+    z_shape = model.z_shape(config.crop, config.crop, config.batch)
     started = time.perf_counter() - elapsed
     window_t, window_n, window_sum = time.perf_counter(), 0, None
     # cosine + max_minutes: the step rate is measured over the second `calibrate_steps` steps of this call (the first
     # ones include data loading, cuDNN autotuning and the graph capture)
     calibrate = (step + config.calibrate_steps, step + 2 * config.calibrate_steps)
     fit_horizon = horizon is None and config.lr_schedule == "cosine" and config.max_minutes is not None
-    calibrate_t = time.perf_counter()
     bar = _progress(progress, config.steps, step)
     record = {"step": step, "loss": float("nan")}
 
