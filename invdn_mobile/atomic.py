@@ -9,12 +9,28 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from invdn_mobile.errors import InvdnError
+
+
+def make_dir(path: Path) -> Path:
+    """Create the folder ``path`` (and its parents) or raise a one-line :class:`InvdnError` saying why not."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InvdnError(f"{path}: exists and is not a folder") from None
+    except NotADirectoryError:
+        raise InvdnError(f"{path}: a parent of this path is a file, not a folder") from None
+    except OSError as exc:
+        raise InvdnError(f"{path}: cannot create the folder ({exc.strerror or exc})") from None
+    return path
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path in ``target``'s folder; on success it replaces ``target``, on error it is removed."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(target.parent)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
@@ -32,7 +48,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     """Like :func:`atomic_path` for an artifact that is a folder (e.g. ``.mlpackage``): the writer creates the yielded
     path (same suffix as ``target``); on success it replaces ``target``, on error it is removed."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent))
     tmp.rmdir()
     try:

@@ -1,15 +1,18 @@
 """The one place photos are read and written.
 
-``read_image`` validates (exists, non-empty, a decodable image, not truncated, not a decompression bomb), applies EXIF
-orientation, and returns float32 RGB in [0, 1] plus what is needed to write the result back the same way: bit depth
-(8 or 16), the alpha channel (kept untouched) and whether the photo was grayscale. ``write_image`` is atomic.
+``read_image`` validates (an existing regular file, non-empty, a decodable single image, not truncated, not a
+decompression bomb, 8 or 16 bits per channel), applies EXIF orientation, and returns float32 RGB in [0, 1] plus what is
+needed to write the result back the same way: bit depth (8 or 16), the alpha channel (kept untouched), whether the photo
+was grayscale, and its ICC colour profile (written back into the PNG). ``write_image`` is atomic.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import warnings
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +35,15 @@ class Photo:
     bits: int = 8
     alpha: np.ndarray | None = None  # (H, W) in the file's own integer dtype, untouched
     gray: bool = False
+    icc: bytes | None = None  # the file's ICC colour profile, written back unchanged
 
     @property
     def size(self) -> tuple[int, int]:
         return self.rgb.shape[0], self.rgb.shape[1]
+
+    def with_rgb(self, rgb: np.ndarray) -> Photo:
+        """The same photo (depth, alpha, gray, profile) with new pixels."""
+        return replace(self, rgb=rgb)
 
 
 def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -53,40 +61,49 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
 
     path = Path(path)
     if not path.exists():
-        raise InvdnError(f"{path}: no such file")
+        broken = path.is_symlink()
+        raise InvdnError(f"{path}: {'broken or looping symbolic link' if broken else 'no such file'}")
     if path.is_dir():
         raise InvdnError(f"{path}: is a directory")
+    if not path.is_file():
+        raise InvdnError(f"{path}: not a regular file (a device, pipe or socket)")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InvdnError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not data:
         raise InvdnError(f"{path}: empty file")
+    bomb_limit = Image.MAX_IMAGE_PIXELS
     try:
+        Image.MAX_IMAGE_PIXELS = None  # the limit is ours (below), not Pillow's default of 89 MP
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # e.g. a corrupt EXIF block: decoding goes on, no noise on stderr
             with Image.open(io.BytesIO(data)) as im:
                 width, height = im.size
                 if width * height > max_pixels:
                     raise InvdnError(
                         f"{path}: {width}x{height} is over the {max_pixels:,}-pixel limit (decompression bomb?)"
                     )
-                orientation = im.getexif().get(0x0112, 1)
                 fmt = im.format
+                frames = getattr(im, "n_frames", 1)
+                if frames > 1 and fmt != "MPO":  # MPO: a camera JPEG with extra views; the first is the photo
+                    raise InvdnError(f"{path}: holds {frames} frames (animated or multi-page); give single images")
+                orientation = im.getexif().get(0x0112, 1)
+                icc = im.info.get("icc_profile") or None
                 im.load()  # full decode: catches truncated files
                 pil = im.copy()
     except InvdnError:
         raise
     except UnidentifiedImageError:
         raise InvdnError(f"{path}: not an image (or an unsupported format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvdnError(f"{path}: image is over the pixel limit (decompression bomb)") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvdnError(f"{path}: corrupt or truncated image ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = bomb_limit
     array = _decode_deep(data) if fmt in ("PNG", "TIFF") else None
     if array is None:
-        array = _from_pil(pil)
-    return _to_photo(_orient(array, orientation), path)
+        array = _from_pil(pil, path)
+    return replace(_to_photo(_orient(array, orientation), path), icc=icc)
 
 
 def _decode_deep(data: bytes) -> np.ndarray | None:
@@ -103,13 +120,17 @@ def _decode_deep(data: bytes) -> np.ndarray | None:
     return array
 
 
-def _from_pil(im) -> np.ndarray:
+def _from_pil(im, path: Path) -> np.ndarray:
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return np.asarray(im, dtype=np.uint16)
-    if mode in ("I", "F"):
+    if mode == "F":
+        raise InvdnError(f"{path}: floating-point pixels are not supported; give an 8- or 16-bit image")
+    if mode == "I":  # 32-bit integers: Pillow's mode for some 16-bit files; beyond 16 bits there is no safe scale
         values = np.asarray(im)
-        return np.clip(values, 0, 65535).astype(np.uint16)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise InvdnError(f"{path}: 32-bit pixel values are not supported; give an 8- or 16-bit image")
+        return values.astype(np.uint16)
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif mode in ("1",):
@@ -141,7 +162,20 @@ def _to_photo(array: np.ndarray, path: Path) -> Photo:
 
 
 def encode_png(photo: Photo) -> bytes:
-    """PNG bytes for ``photo`` at its own bit depth, with its alpha, gray if it was gray."""
+    """PNG bytes for ``photo`` at its own bit depth, with its alpha and ICC profile, gray if it was gray."""
+    data = _encode_pixels(photo)
+    return _with_icc(data, photo.icc) if photo.icc else data
+
+
+def _with_icc(png: bytes, icc: bytes) -> bytes:
+    """``png`` with an iCCP chunk (the profile, zlib-compressed) right after IHDR, where PNG wants it."""
+    body = b"icc\0\0" + zlib.compress(icc)  # profile name, NUL, compression method 0
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    end_of_ihdr = 8 + 4 + 4 + 13 + 4  # signature, length, type, IHDR data, CRC
+    return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
+
+
+def _encode_pixels(photo: Photo) -> bytes:
     import cv2
 
     scale = 65535.0 if photo.bits == 16 else 255.0
@@ -192,4 +226,7 @@ def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder``, sorted."""
     if not Path(folder).is_dir():
         raise InvdnError(f"{folder}: not a folder")
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    # Links count too, broken ones included: reading them says what is wrong instead of skipping them silently.
+    return sorted(
+        p for p in Path(folder).iterdir() if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_SUFFIXES
+    )

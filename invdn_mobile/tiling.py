@@ -27,6 +27,7 @@ from invdn_mobile.errors import InvdnError
 DEFAULT_TILE = 256
 DEFAULT_OVERLAP = 32  # pixels; small tiles use a quarter tile (default_overlap)
 MULTIPLE = 4  # tile sides are multiples of this (the model's two Haar downscales)
+MAX_TILE = 4096  # larger tiles only cost memory: a 4096^2 tile of the paper model already needs several GB
 PADDING = "symmetric"  # numpy.pad mode, bottom and right only: a b c | c b a a b c ... (the edge pixel repeated)
 PADDING_FORMULA = "source index of padded index i on an axis of n pixels: k = i mod 2n; k if k < n else 2n - 1 - k"
 WINDOW = "linear-feather"  # per axis: (d + 0.5) / L at distance d from an edge shared over L pixels, else 1
@@ -39,6 +40,21 @@ ORIGINS_FORMULA = (
     "per axis, L = max(size, tile): one tile at 0 if L <= tile, else n = ceil((L - overlap) / (tile - overlap)) and "
     "origin_i = round_half_to_even(i * (L - tile) / (n - 1)) in float64; tiles in row-major order (y outer, x inner)"
 )
+
+
+def check_options(tile: int, overlap: int | None, multiple: int = MULTIPLE, whole: bool = True) -> int:
+    """Validate the tiling options a user gives (``--tile``, ``--overlap``); returns the overlap to use (``None``:
+    :func:`default_overlap`). Stricter than :func:`plan`: at most :data:`MAX_TILE`, and an overlap of at most half a
+    tile (beyond that the tile count explodes for no gain). ``whole``: tile 0 (run each photo untiled) is allowed."""
+    if tile == 0 and whole:
+        return 0
+    if not multiple <= tile <= MAX_TILE or tile % multiple:
+        zero = " (or 0 for whole photos)" if whole else ""
+        raise InvdnError(f"--tile must be a multiple of {multiple} from {multiple} to {MAX_TILE}{zero}, got {tile}")
+    overlap = default_overlap(tile) if overlap is None else overlap
+    if not 0 <= overlap <= tile // 2:
+        raise InvdnError(f"--overlap must be from 0 to half the tile ({tile // 2}), got {overlap}")
+    return overlap
 
 
 def default_overlap(tile: int) -> int:

@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import shutil
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,15 +148,15 @@ def ensure_exported(
     tile: int | None = None,
     weights: Path | None = None,
     export_root: Path = DEFAULT_EXPORT_ROOT,
-    images: Path = Path("samples/clean"),
-    calibration: Path = Path("samples/calibration"),
+    images: Path | None = None,
+    calibration: Path | None = None,
     noise: str = "camera:iso3200",
     log: Callable[[str], None] = print,
 ) -> Model | None:
     """Reuse ``target``'s artifact in ``export_root/<target>`` when its weights and tile match, else export it (with
     the parity gate). None when the fresh export failed its gate."""
     from invdn_mobile.denoise import resolve_weights
-    from invdn_mobile.export.run import export_artifacts, sha256
+    from invdn_mobile.export.run import export_artifacts, sample_photos, sha256
     from invdn_mobile.model.checkpoint import load_weights, read_meta
 
     tile = tile or target.tile
@@ -174,6 +175,9 @@ def ensure_exported(
         return Model(target.name, entry, out_dir / entry["file"])
     log(f"[{target.name}] exporting onnx {target.precision} tile {tile} -> {out_dir}")
     model, meta = load_weights(path, None if weights else variant)
+    images = images or sample_photos("clean")
+    if calibration is None and target.precision == "int8":
+        calibration = sample_photos("calibration")
     result = export_artifacts(
         model,
         meta,
@@ -251,13 +255,24 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
+def check_port(port: int, host: str = HOST) -> None:
+    """Raise a one-line error unless ``host:port`` can be listened on now (0: any free port)."""
+    if not 0 <= port <= 65535:
+        raise InvdnError(f"--port must be in 0..65535, got {port}")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will (allow_reuse_address)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InvdnError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass another --port") from None
+
+
 def serve(site: Path, port: int = DEFAULT_PORT, host: str = HOST) -> ThreadingHTTPServer:
     """Serve ``site`` on ``host:port`` (0: a free port) from a daemon thread; ``server.shutdown()`` stops it."""
     site = Path(site)
     if not (site / "index.html").is_file():
         raise InvdnError(f"{site}: not a web demo folder (no index.html)")
-    if not 0 <= port <= 65535:
-        raise InvdnError(f"--port must be in 0..65535, got {port}")
+    check_port(port, host)
     handler = functools.partial(_Handler, directory=str(site))
     try:
         server = ThreadingHTTPServer((host, port), handler)

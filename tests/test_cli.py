@@ -160,3 +160,133 @@ def test_train_bad_input_is_one_line(tmp_path, args, message):
     assert result.exit_code != 0
     assert result.stderr.strip() == message
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def _digest(folder):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_outputs_never_collide_nor_replace_inputs(tmp_path, tiny_weights, sample_noisy):
+    src = Image.open(sample_noisy / "cups.png").crop((0, 0, 48, 40))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    src.save(folder / "a-2.png")
+    src.convert("L").save(folder / "a.jpg")
+    src.save(folder / "a.png")
+    before = _digest(folder)
+    result = invoke("denoise", folder, "-o", tmp_path / "out", "--weights", tiny_weights)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a-2.png", "a-3.png", "a.png"]
+    assert Image.open(tmp_path / "out" / "a-2.png").mode == "RGB"  # a-2.png's own result, not a.png's (gray)
+    assert Image.open(tmp_path / "out" / "a.png").mode == "L"  # a.jpg's
+    # Into the inputs' own folder: no file there is replaced (a-2.png is not an input of this run), names go on.
+    result = invoke("denoise", folder / "a.jpg", folder / "a.png", "-o", folder, "--weights", tiny_weights)
+    assert result.exit_code == 0, result.output
+    after = _digest(folder)
+    assert {k: after[k] for k in before} == before and set(after) - set(before) == {"a-3.png", "a-4.png"}
+    # Elsewhere an input reached through a link is still never a target.
+    (tmp_path / "link").mkdir()
+    (tmp_path / "link" / "a.png").symlink_to(folder / "a.png")
+    result = invoke("denoise", folder / "a.png", "-o", tmp_path / "link", "--weights", tiny_weights)
+    assert result.exit_code == 1 and "would overwrite an input" in result.stderr
+    assert _digest(folder)["a.png"] == before["a.png"]
+
+
+def test_noise_on_grayscale_has_the_asked_sigma(tmp_path):
+    flat = np.full((128, 128), 128, np.uint8)
+    Image.fromarray(flat, "L").save(tmp_path / "gray.png")
+    result = invoke("noise", tmp_path / "gray.png", "-o", tmp_path / "out", "--model", "awgn:25")
+    assert result.exit_code == 0, result.output
+    noisy = np.asarray(Image.open(tmp_path / "out" / "gray.png"), np.float64)
+    assert noisy.ndim == 2 and 24 < np.std(noisy - 128) < 26
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["denoise", "--batch", "0"], "'--batch'"),
+        (["denoise", "--tile", "1000000000"], "--tile must be a multiple of 4 from 4 to 4096"),
+        (["denoise", "--tile", "64", "--overlap", "63"], "--overlap must be from 0 to half the tile (32)"),
+        (["denoise", "--seed", str(2**64)], "'--seed'"),
+        (["denoise", "--samples", "1000000000"], "'--samples'"),
+        (["generate-noise", "--epsilon", "nan"], "--epsilon must be a finite number >= 0"),
+        (["generate-noise", "--count", "0"], "'--count'"),
+        (["generate-noise", "--tile", "-4"], "--tile must be a multiple of 4"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(tmp_path, tiny_weights, sample_noisy, args, message):
+    command, *options = args
+    out = tmp_path / "out"
+    result = invoke(command, sample_noisy / "cups.png", "-o", out, "--weights", tiny_weights, *options)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_output_folder_that_is_a_file(tmp_path, tiny_weights, sample_noisy):
+    (tmp_path / "afile").write_text("x")
+    for target, reason in [
+        (tmp_path / "afile", "exists and is not a folder"),
+        (tmp_path / "afile" / "sub", "a parent"),
+    ]:
+        result = invoke("noise", sample_noisy / "cups.png", "-o", target)
+        assert result.exit_code == 2 and reason in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_unforeseen_errors_are_one_line(tmp_path, tiny_weights, sample_noisy, monkeypatch):
+    import invdn_mobile.denoise as denoise_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something deep broke\nwith a second line")
+
+    monkeypatch.setattr(denoise_module, "denoise_photo", broken)
+    result = invoke("denoise", sample_noisy / "cups.png", "-o", tmp_path / "out", "--weights", tiny_weights)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: internal error: RuntimeError: something deep broke (INVDN_DEBUG=1 shows the traceback)"
+    ]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_low_noise_warning(tmp_path, tiny_weights, sample_clean, sample_noisy):
+    from invdn_mobile.denoise import LOW_NOISE_SIGMA, estimate_sigma
+
+    rng = np.random.default_rng(0)
+    smooth = np.clip(np.linspace(0.2, 0.8, 256)[None, :, None] + np.zeros((192, 1, 3)), 0, 1)
+    for sigma in (5.0, 10.0, 25.0):
+        assert estimate_sigma(smooth + rng.normal(0, sigma / 255, smooth.shape)) == pytest.approx(sigma, rel=0.08)
+    assert estimate_sigma(smooth) < 0.5
+    result = invoke(
+        "denoise", sample_clean / "cups.png", sample_noisy / "cups.png", "-o", tmp_path, "--weights", tiny_weights
+    )
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "clean/cups.png: little noise" in warnings[0]
+    assert f"below about {LOW_NOISE_SIGMA:g}" in warnings[0]
+
+
+def test_export_defaults_work_outside_the_checkout(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import invdn_mobile.export.run as export_run
+    from invdn_mobile.errors import InvdnError
+    from invdn_mobile.export.run import sample_photos
+
+    monkeypatch.chdir(tmp_path)  # no samples/ here: the checkout's are used
+    assert sample_photos("clean").resolve() == (Path(__file__).resolve().parents[1] / "samples" / "clean")
+    monkeypatch.setattr(export_run, "__file__", str(tmp_path / "a" / "b" / "run.py"))  # an install without them
+    with pytest.raises(InvdnError, match="pass --calibration DIR"):
+        sample_photos("calibration")
+
+
+def test_broken_links_in_a_folder_are_reported(tmp_path, tiny_weights, sample_noisy):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(sample_noisy / "cups.png").crop((0, 0, 32, 32)).save(folder / "good.png")
+    (folder / "gone.png").symlink_to(tmp_path / "missing.png")
+    result = invoke("denoise", folder, "-o", tmp_path / "out", "--weights", tiny_weights)
+    assert result.exit_code == 1
+    assert "gone.png: broken or looping symbolic link" in result.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]

@@ -86,3 +86,15 @@ def test_frontier_times_only_artifacts_of_the_bundled_weights(tmp_path):
     manifest.write_text(json.dumps(doc))
     stale = fr._latencies("compact", tmp_path, fast)
     assert stale["fp32_ms"] is None and stale["torch_eager_ms"] > 0
+
+
+def test_psnr_of_identical_images_is_capped():
+    import numpy as np
+
+    from invdn_mobile.evaluate.metrics import PSNR_MAX, psnr
+
+    x = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    assert psnr(x, x) == PSNR_MAX
+    y = x.copy()
+    y[0, 0, 0] = 1.0 - y[0, 0, 0]
+    assert 30 < psnr(x, y) < PSNR_MAX

@@ -127,3 +127,48 @@ def test_photo_write_is_atomic_on_failure(tmp_path, monkeypatch):
     with pytest.raises(InvdnError):
         imageio.write_image(tmp_path / "x.png", Photo(np.zeros((4, 4, 3), np.float32)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_icc_profile_kept(tmp_path):
+    from PIL import ImageCms
+
+    from invdn_mobile.imageio import write_image
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb = np.random.default_rng(1).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "in.jpg", icc_profile=icc, quality=95)
+    photo = read_image(tmp_path / "in.jpg")
+    assert photo.icc == icc
+    write_image(tmp_path / "out.png", photo.with_rgb(photo.rgb * 0.5))
+    with Image.open(tmp_path / "out.png") as out:
+        out.load()
+        assert out.info["icc_profile"] == icc and out.size == (40, 24)
+        np.testing.assert_allclose(np.asarray(out, np.float64), np.round(photo.rgb * 0.5 * 255), atol=0.51)
+
+
+def test_unsupported_kinds_are_one_line_errors(tmp_path):
+    import os
+
+    Image.fromarray(np.full((8, 8), 0.5, np.float32), "F").save(tmp_path / "float.tif")
+    frames = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (0, 128, 255)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    cases = {
+        "float.tif": "floating-point pixels",
+        "anim.gif": "holds 3 frames",
+        "pipe.png": "not a regular file",  # reading it would block forever
+        "loop.png": "looping symbolic link",
+    }
+    for name, reason in cases.items():
+        with pytest.raises(InvdnError, match=reason) as info:
+            read_image(tmp_path / name)
+        assert "\n" not in str(info.value)
+
+
+def test_only_our_pixel_limit_counts(tmp_path, monkeypatch):
+    # Pillow's own bomb limit (89 MP by default) must not refuse photos under ours.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "ok.png")
+    assert read_image(tmp_path / "ok.png").size == (64, 64)
+    assert Image.MAX_IMAGE_PIXELS == 100  # restored

@@ -239,7 +239,7 @@ def test_web_command_rejects_bad_options(tmp_path):
     result = runner.invoke(app, ["web", "--target", "nope", "--no-serve"])
     assert result.exit_code == 2 and "unknown target 'nope'" in result.stderr
     result = runner.invoke(app, ["web", "--tile", "30", "--no-serve"])
-    assert result.exit_code == 2 and "--tile must be a positive multiple of 4" in result.stderr
+    assert result.exit_code == 2 and "--tile must be a multiple of 4 from 4 to 4096, got 30" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from invdn_mobile.atomic import atomic_write_bytes
+from invdn_mobile.atomic import atomic_write_bytes, make_dir
 from invdn_mobile.bench import schema
 from invdn_mobile.bench.backends import artifact_backends, torch_backends
 from invdn_mobile.bench.harness import (
@@ -104,8 +105,20 @@ def results_path(doc: dict, folder: Path = RESULTS_DIR) -> Path:
     return Path(folder) / f"{doc['machine']['name']}-{doc['date'][:10]}.json"
 
 
+def check_output(path: Path | None, folder: Path = RESULTS_DIR) -> None:
+    """Fail now, not after the timing, when the results file (``path``, default in ``folder``) cannot be written."""
+    if path is not None and Path(path).is_dir():
+        raise InvdnError(f"{path}: is a folder; --out names the results file")
+    parent = make_dir(Path(path).parent if path is not None else folder)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvdnError(f"{parent}: folder is not writable")
+
+
 def save(doc: dict, path: Path) -> Path:
-    atomic_write_bytes(path, (json.dumps(doc, indent=1) + "\n").encode())
+    try:
+        atomic_write_bytes(path, (json.dumps(doc, indent=1) + "\n").encode())
+    except OSError as exc:
+        raise InvdnError(f"{path}: cannot write the results ({exc.strerror or exc})") from None
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -38,7 +39,9 @@ def run(
     targets: Annotated[
         str | None, typer.Option(help="Glob patterns on target recipe names for the artifact rows, e.g. 'onnx-*'.")
     ] = None,
-    tile: Annotated[int, typer.Option(help="Tile of the PyTorch rows (artifacts use their own).")] = 256,
+    tile: Annotated[
+        int, typer.Option(help="Tile of the PyTorch rows, a multiple of 4 up to 4096 (artifacts use their own).")
+    ] = 256,
     repeats: Annotated[int, typer.Option(help="Timed runs per row (at most).")] = 10,
     warmup: Annotated[int, typer.Option(help="Untimed runs first (compilation included).")] = 1,
     max_seconds: Annotated[
@@ -59,13 +62,31 @@ def run(
         return
     from invdn_mobile.bench.harness import Settings, parse_sizes
     from invdn_mobile.bench.report import markdown_rows
-    from invdn_mobile.bench.run import benchmark, collect_backends, default_variants, devices_for, results_path
+    from invdn_mobile.bench.run import (
+        benchmark,
+        check_output,
+        collect_backends,
+        default_variants,
+        devices_for,
+        results_path,
+    )
     from invdn_mobile.bench.run import save as save_doc
     from invdn_mobile.errors import InvdnError
+    from invdn_mobile.tiling import check_options
 
     size_list = parse_sizes(sizes)
-    if repeats < 1 or warmup < 0 or batch < 1 or max_seconds <= 0:
-        raise InvdnError("--repeats and --batch must be >= 1, --warmup >= 0, --max-seconds > 0")
+    for ok, message in (
+        (repeats >= 1, f"--repeats must be at least 1, got {repeats}"),
+        (min_repeats >= 1, f"--min-repeats must be at least 1, got {min_repeats}"),
+        (warmup >= 0, f"--warmup must be at least 0, got {warmup}"),
+        (batch >= 1, f"--batch must be at least 1, got {batch}"),
+        (math.isfinite(max_seconds) and max_seconds > 0, f"--max-seconds must be a positive number, got {max_seconds}"),
+    ):
+        if not ok:
+            raise InvdnError(message)
+    check_options(tile, None, whole=False)
+    if save:
+        check_output(out)  # before any timing: a bad --out must not cost the whole sweep
     variants = [v.strip() for v in variant.split(",")] if variant else default_variants()
     chosen = collect_backends(
         variants,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from invdn_mobile.errors import InvdnError
+from invdn_mobile.errors import InvdnError, first_line
 from invdn_mobile.model.variants import VARIANTS
 
 VariantOpt = Annotated[
@@ -25,6 +26,15 @@ WeightsOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, or auto (CUDA when available).")]
+TileOpt = Annotated[int, typer.Option(help="Tile size (a multiple of 4, at most 4096); 0 runs each photo whole.")]
+OverlapOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Overlap between tiles (at most half a tile), blended with feathered weights [default: 32].",
+        show_default=False,
+    ),
+]
+SEED_MAX = 2**63 - 1  # torch generators take a signed 64-bit seed
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -44,18 +54,56 @@ def finish(summary: str, failed: list[tuple[str, str]]) -> None:
 
 
 def cli_errors(fn):
-    """Turn :class:`InvdnError` (and Ctrl-C) into one line on stderr and a non-zero exit, never a traceback."""
+    """Turn :class:`InvdnError` (and Ctrl-C, running out of memory, and any error nobody foresaw) into one line on
+    stderr and a non-zero exit, never a traceback (``INVDN_DEBUG=1`` re-raises the unforeseen ones)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
         except InvdnError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except MemoryError:
+            fail("out of memory (try a smaller --tile or --batch, or a smaller input)", 1)
+        except Exception as exc:
+            if os.environ.get("INVDN_DEBUG"):
+                raise
+            fail(f"internal error: {type(exc).__name__}: {first_line(exc)} (INVDN_DEBUG=1 shows the traceback)", 1)
 
     return wrapper
+
+
+def each_photo(
+    inputs: list[str], outdir: Path, make, suffixes: tuple[str, ...] = ("",), summary: str = "wrote {n} image(s)"
+) -> None:
+    """The photo loop of ``denoise``, ``noise`` and ``generate-noise``: expand files/folders/globs, then for each photo
+    ``make(path, photo, index) -> [Photo per suffix]``, written atomically to its :func:`output_paths`. A photo that
+    fails gets one error line and the others go on; the summary names the failures and the exit is 1 if any."""
+    from invdn_mobile.atomic import make_dir
+    from invdn_mobile.denoise import expand_inputs, output_paths
+    from invdn_mobile.imageio import read_image, write_image
+
+    paths, failed = expand_inputs(inputs)
+    for item, reason in failed:
+        typer.echo(f"error: {item}: {reason}", err=True)
+    make_dir(outdir)
+    written = 0
+    for index, (path, targets) in enumerate(zip(paths, output_paths(paths, outdir, suffixes))):
+        try:
+            if isinstance(targets, InvdnError):
+                raise targets
+            results = make(path, read_image(path), index)
+            for target, result in zip(targets, results):
+                write_image(target, result)
+                written += 1
+        except InvdnError as exc:
+            failed.append((str(path), str(exc)))
+            typer.echo(f"error: {exc}", err=True)
+    finish(f"{summary.format(n=written)} into {outdir}", failed)
 
 
 def progress_bar(description: str = ""):

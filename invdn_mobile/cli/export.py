@@ -12,7 +12,12 @@ from invdn_mobile.cli.common import VariantOpt, WeightsOpt, cli_errors, fail
 
 OUT_ROOT = Path("export/out")
 ImagesOpt = Annotated[
-    Path, typer.Option("--images", help="Folder of clean photos for parity (noise is added with a fixed seed).")
+    Path | None,
+    typer.Option(
+        "--images",
+        help="Folder of clean photos for parity (noise is added with a fixed seed) [default: samples/clean].",
+        show_default=False,
+    ),
 ]
 
 
@@ -28,8 +33,11 @@ def export(
     out: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default export/out/NAME).")] = None,
     weights: WeightsOpt = None,
     variant: VariantOpt = None,
-    images: ImagesOpt = Path("samples/clean"),
-    calibration: Annotated[Path, typer.Option(help="Clean photos for INT8 calibration.")] = Path("samples/calibration"),
+    images: ImagesOpt = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="Clean photos for INT8 calibration [default: samples/calibration].", show_default=False),
+    ] = None,
     noise: Annotated[str, typer.Option(help="Noise added to the parity photos.")] = "camera:iso3200",
     z_variant: Annotated[bool, typer.Option("--z-variant/--no-z-variant", help="Also export z as an input.")] = True,
     keep_float: Annotated[
@@ -55,9 +63,10 @@ def export(
     Recipes: `invdn export onnx-int8`, `invdn export all`. Explicit: `invdn export --format onnx --precision int8`."""
     from invdn_mobile.denoise import resolve_weights
     from invdn_mobile.export.registry import check_precision, get_format
-    from invdn_mobile.export.run import export_artifacts, get_target, load_targets
+    from invdn_mobile.export.run import export_artifacts, get_target, load_targets, sample_photos
     from invdn_mobile.model.checkpoint import load_weights
     from invdn_mobile.parity import ParityRow, markdown
+    from invdn_mobile.tiling import check_options
 
     name = target or target_opt
     if name and (fmt or precision):
@@ -74,6 +83,11 @@ def export(
         fail("say what to export: a target (see --help), 'all', or --format and --precision")
     for job in jobs:  # validate every job before any work
         check_precision(get_format(job.format), job.precision)
+    if tile is not None:
+        check_options(tile, None, whole=False)
+    images = images or sample_photos("clean")
+    if calibration is None and any(job.precision in get_format(job.format).needs_calibration for job in jobs):
+        calibration = sample_photos("calibration")
     rows, failed = [], 0
     # --variant (or --weights: the file's own variant) picks one variant for every job; else each recipe's list
     runs = [(job, v) for job in jobs for v in ([variant] if variant else [None] if weights else job.variants)]
@@ -146,14 +160,20 @@ def _sensitivity(job, model, meta, images: Path, calibration: Path, export_tile:
 @cli_errors
 def parity(
     paths: Annotated[list[Path], typer.Argument(help="Artifacts or export folders (with manifest.json).")],
-    images: ImagesOpt = Path("samples/clean"),
+    images: ImagesOpt = None,
     noise: Annotated[str, typer.Option(help="Noise added to the photos.")] = "camera:iso3200",
     weights: WeightsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
 ) -> None:
     """Run artifacts against the PyTorch FP32 denoiser and the clean photos; exit non-zero when a gate fails."""
     from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.run import check_artifact, parity_reference, read_manifest, weights_for_entry
+    from invdn_mobile.export.run import (
+        check_artifact,
+        parity_reference,
+        read_manifest,
+        sample_photos,
+        weights_for_entry,
+    )
     from invdn_mobile.model.checkpoint import load_weights
     from invdn_mobile.parity import markdown
 
@@ -169,6 +189,8 @@ def parity(
         else:
             fail(f"{p}: no such artifact or folder")
     rows = []
+    if any(get_format(e["format"]).runtime for _, e in entries):
+        images = images or sample_photos("clean")
     for path, entry in entries:
         fmt = get_format(entry["format"])
         photos = reference = None

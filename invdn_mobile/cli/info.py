@@ -10,6 +10,8 @@ import typer
 from invdn_mobile.cli.common import VariantOpt, WeightsOpt, cli_errors
 from invdn_mobile.errors import InvdnError
 
+MACS_BASE = 64  # side of the square input the MACs are counted on (a multiple of every variant's multiple)
+
 
 @cli_errors
 def info(
@@ -32,7 +34,10 @@ def info(
         model = InvDN(get_variant(name))
     if height % model.config.multiple or width % model.config.multiple:
         raise InvdnError(f"--size {height}x{width}: both sides must be multiples of {model.config.multiple}")
-    macs = model_macs(model, height, width)
+    # The network is fully convolutional: its MACs are exactly proportional to the pixels (at sides that are multiples
+    # of config.multiple), so they are counted once on a small input and scaled, whatever --size asks for.
+    base = max(MACS_BASE, model.config.multiple)
+    macs = {k: v * height * width // (base * base) for k, v in model_macs(model, base, base).items()}
     mpix = height * width / 1e6
     result = {
         "variant": name,

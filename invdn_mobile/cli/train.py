@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from invdn_mobile.cli.common import DeviceOpt, VariantOpt, WeightsOpt, cli_errors, progress_bar
+from invdn_mobile.errors import InvdnError
 
 
 @cli_errors
@@ -18,7 +19,7 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", help="Run folder: checkpoints, log, final weights.")] = None,
     variant: VariantOpt = None,
     steps: Annotated[int | None, typer.Option(help="Total steps (overrides the config).")] = None,
-    max_minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes (resumable).")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes, > 0 (resumable).")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda or auto.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore an existing checkpoint in the run folder.")] = False,
 ) -> None:
@@ -42,15 +43,22 @@ def train(
 @cli_errors
 def evaluate(
     data: Annotated[Path, typer.Option("--data", help="Folder of clean photos the model never saw.")],
-    noise: Annotated[list[str], typer.Option("--noise", help="Noise model, repeatable: awgn:25, camera:iso3200...")],
+    noise: Annotated[
+        list[str],
+        typer.Option(
+            "--noise", help="Noise model, repeatable: awgn:SIGMA (0-255), camera:isoN (ISO 50-102400), e.g. awgn:25."
+        ),
+    ],
     baselines: Annotated[str, typer.Option(help="Comma-separated: bm3d,nlm (empty for none).")] = "bm3d,nlm",
     weights: WeightsOpt = None,
     variant: VariantOpt = None,
-    samples: Annotated[int, typer.Option(help="Also report the Monte-Carlo ensemble of N samples.")] = 1,
+    samples: Annotated[
+        int, typer.Option(help="Also report the Monte-Carlo ensemble of N samples (N >= 1; 1: single pass only).")
+    ] = 1,
     tta: Annotated[bool, typer.Option("--tta", help="Also report the x8 flip/rotate ensemble.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size for InvDN (0: whole photo).")] = 256,
     seed: Annotated[int, typer.Option(help="Noise seed (the same noisy images for every method).")] = 0,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N photos.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N photos (N >= 1; default: all).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a Markdown table.")] = False,
     device: DeviceOpt = "auto",
     variants: Annotated[
@@ -73,11 +81,14 @@ def evaluate(
     from invdn_mobile.evaluate.run import markdown_table
 
     names = [b.strip() for b in baselines.split(",") if b.strip()]
-    if variants:
+    if variants is not None:
+        chosen = [v.strip() for v in variants.split(",") if v.strip()]
+        if not chosen:
+            raise InvdnError(f"--variants {variants!r}: name at least one variant, e.g. paper,compact")
         _frontier(
             data,
             noise,
-            [v.strip() for v in variants.split(",") if v.strip()],
+            chosen,
             names,
             artifacts,
             seed,

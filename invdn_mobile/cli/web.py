@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from invdn_mobile.cli.common import WeightsOpt, cli_errors, fail
+from invdn_mobile.cli.common import WeightsOpt, cli_errors
 
 
 @cli_errors
@@ -31,11 +31,12 @@ def web(
     """Serve the browser demo: export (or reuse) the web targets' ONNX artifacts into export/out/<target>, assemble
     the page with them in --out and serve it with COOP/COEP headers (WASM threads) until Ctrl-C."""
     from invdn_mobile import web as site
+    from invdn_mobile.tiling import check_options
 
-    if not 0 <= port <= 65535:
-        fail(f"--port must be in 0..65535, got {port}")
-    if tile is not None and (tile < 4 or tile % 4):
-        fail(f"--tile must be a positive multiple of 4, got {tile}")
+    if tile is not None:
+        check_options(tile, None, whole=False)
+    if not no_serve:
+        site.check_port(port)  # before minutes of export: can we listen there?
     targets = site.web_targets(target)
     site.onnxruntime_web_dist()  # before minutes of export: is the runtime installed?
     models = [m for t in targets if (m := site.ensure_exported(t, tile, weights, log=typer.echo)) is not None]

@@ -5,12 +5,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+PSNR_MAX = 100.0  # dB: identical images (e.g. the "noisy" row of awgn:0) get this instead of infinity
+
 
 def psnr(clean: np.ndarray, test: np.ndarray) -> float:
-    """PSNR in dB of HWC images in [0, 1]."""
+    """PSNR in dB of HWC images in [0, 1] (at most :data:`PSNR_MAX`)."""
     from skimage.metrics import peak_signal_noise_ratio
 
-    return float(peak_signal_noise_ratio(clean, np.clip(test, 0, 1).astype(clean.dtype), data_range=1.0))
+    test = np.clip(test, 0, 1).astype(clean.dtype)
+    if np.array_equal(clean, test):
+        return PSNR_MAX
+    return min(PSNR_MAX, float(peak_signal_noise_ratio(clean, test, data_range=1.0)))
 
 
 def ssim(clean: np.ndarray, test: np.ndarray) -> float:

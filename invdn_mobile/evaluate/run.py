@@ -64,10 +64,14 @@ def evaluate(
         raise InvdnError(f"unknown baseline(s) {unknown}; choose from {', '.join(BASELINES)}")
     for spec in noises:
         parse_noise(spec)  # validate before any work
+    if samples < 1:
+        raise InvdnError(f"--samples must be at least 1, got {samples}")
+    if limit is not None and limit < 1:
+        raise InvdnError(f"--limit must be at least 1, got {limit}")
     files = list_images(Path(data)) if Path(data).is_dir() else []
     if not files:
         raise InvdnError(f"{data}: no photos to evaluate on")
-    files = files[:limit] if limit else files
+    files = files[:limit]
     methods: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {}
     if denoiser is not None:
         multiple = denoiser.model.config.multiple

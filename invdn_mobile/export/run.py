@@ -17,13 +17,13 @@ import numpy as np
 import tomllib
 import torch
 
-from invdn_mobile.atomic import atomic_dir, atomic_path, remove_artifact
+from invdn_mobile.atomic import atomic_dir, atomic_path, make_dir, remove_artifact
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.registry import FORMATS, check_precision, get_format
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.macs import model_macs
 from invdn_mobile.model.variants import VARIANTS
-from invdn_mobile.tiling import tiling_spec
+from invdn_mobile.tiling import check_options, tiling_spec
 
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
 CALIBRATION_NOISE = "camera+awgn:5-50"
@@ -161,6 +161,17 @@ def noisy_crops(photos_dir: Path, tile: int, count: int, seed: int) -> tuple[np.
     return clean.numpy(), noisy.numpy()
 
 
+def sample_photos(kind: str) -> Path:
+    """The default photo folder ``samples/<kind>`` (``clean``: parity, ``calibration``: INT8 calibration): the working
+    folder's when it has one, else the one of the source checkout this package runs from; with neither, a one-line
+    error that says what to pass."""
+    for folder in (Path("samples") / kind, Path(__file__).resolve().parents[2] / "samples" / kind):
+        if folder.is_dir():
+            return folder
+    option = "--images" if kind == "clean" else "--calibration"
+    raise InvdnError(f"no samples/{kind} folder here or in the package's checkout: pass {option} DIR (clean photos)")
+
+
 def calibration_data(photos_dir: Path, tile: int, count: int, z: np.ndarray | None, seed: int = 0) -> list[dict]:
     """``count`` noisy ``tile`` crops (training noise mixture) from clean photos, as NCHW feeds ``{"image", "z"}``
     (backends convert the layout)."""
@@ -227,9 +238,8 @@ def export_artifacts(
     fmt = get_format(fmt_name)
     check_precision(fmt, precision)
     multiple = model.config.multiple
-    if tile % multiple or tile < multiple:
-        raise InvdnError(f"--tile must be a positive multiple of {multiple}, got {tile}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_options(tile, None, multiple, whole=False)
+    make_dir(out_dir)
     z = meta.get("z", {})
     seed, scale = int(z.get("seed", 0)), float(z.get("scale", 1.0))
     variant = meta.get("variant") or "custom"

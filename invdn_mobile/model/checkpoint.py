@@ -6,14 +6,17 @@ Also loads the authors' InvDN checkpoints (``.pth`` state dicts of their ``InvNe
 from __future__ import annotations
 
 import json
+import math
+import pickle
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from invdn_mobile.atomic import atomic_path
-from invdn_mobile.errors import InvdnError
+from invdn_mobile.errors import InvdnError, first_line
 from invdn_mobile.model.haar import haar_kernel
 from invdn_mobile.model.invdn import InvDN
 from invdn_mobile.model.variants import VariantConfig, get_variant, variant_name
@@ -45,20 +48,58 @@ def save_weights(path: Path, model: InvDN, meta: dict[str, Any] | None = None) -
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    """The JSON metadata of a weights file (from the sidecar, else the safetensors header)."""
+    """The JSON metadata of a weights file (from the sidecar, else the safetensors header), checked: ``config``, when
+    present, is a valid :class:`VariantConfig` and ``z`` is always ``{"seed": int, "scale": float}``."""
     path = Path(path)
     if sidecar(path).is_file():
+        source = sidecar(path)
         try:
-            return json.loads(sidecar(path).read_text())
+            meta = json.loads(source.read_text())
         except (OSError, ValueError) as exc:
-            raise InvdnError(f"{sidecar(path)}: unreadable weights metadata ({exc})") from None
-    from safetensors import safe_open
+            raise InvdnError(f"{source}: unreadable weights metadata ({exc})") from None
+    else:
+        from safetensors import safe_open
 
-    try:
-        with safe_open(str(path), "pt") as f:
-            return json.loads((f.metadata() or {}).get("invdn", "{}"))
-    except Exception as exc:  # safetensors raises several types for a bad header
-        raise InvdnError(f"{path}: not a safetensors weights file ({exc})") from None
+        source = path
+        try:
+            with safe_open(str(path), "pt") as f:
+                meta = json.loads((f.metadata() or {}).get("invdn", "{}"))
+        except Exception as exc:  # safetensors raises several types for a bad header
+            raise InvdnError(f"{path}: not a safetensors weights file ({exc})") from None
+    return _checked_meta(meta, source)
+
+
+def _checked_meta(meta: Any, source: Path) -> dict[str, Any]:
+    """``meta`` checked (one-line errors naming ``source``), with ``z`` filled in from the defaults."""
+    if not isinstance(meta, dict):
+        raise InvdnError(f"{source}: weights metadata must be a JSON object, got {type(meta).__name__}")
+    if not isinstance(meta.get("variant", ""), (str, type(None))):
+        raise InvdnError(f"{source}: weights metadata: variant must be a string, got {meta['variant']!r}")
+    if "config" in meta:
+        _check_config(meta["config"], source)
+    z = meta.get("z", {})
+    if not isinstance(z, dict):
+        raise InvdnError(f"{source}: weights metadata: z must be an object with seed and scale, got {z!r}")
+    seed, scale = z.get("seed", 0), z.get("scale", 1.0)
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63):
+        raise InvdnError(f"{source}: weights metadata: z.seed must be an integer from 0 to 2**63-1, got {seed!r}")
+    if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale >= 0):
+        raise InvdnError(f"{source}: weights metadata: z.scale must be a finite number >= 0, got {scale!r}")
+    return {**meta, "z": {**z, "seed": seed, "scale": float(scale)}}
+
+
+def _check_config(value: Any, source: Path) -> None:
+    """A recorded ``config`` must be the fields of :class:`VariantConfig`, each a positive number of its type."""
+    if not isinstance(value, dict):
+        raise InvdnError(f"{source}: weights metadata: config must be an object, got {value!r}")
+    types = {f.name: f.type for f in fields(VariantConfig)}
+    unknown = sorted(set(value) - set(types))
+    if unknown:
+        raise InvdnError(f"{source}: weights metadata: unknown config keys {unknown}; known: {sorted(types)}")
+    for key, v in value.items():
+        kinds = int if types[key] == "int" else (int, float)
+        if isinstance(v, bool) or not isinstance(v, kinds) or not (math.isfinite(v) and v > 0):
+            raise InvdnError(f"{source}: weights metadata: config {key} = {v!r} is not a positive {types[key]}")
 
 
 def load_weights(path: Path, variant: str | None = None, inverse_mode: str = "transpose") -> tuple[InvDN, dict]:
@@ -70,7 +111,8 @@ def load_weights(path: Path, variant: str | None = None, inverse_mode: str = "tr
     if not path.is_file():
         raise InvdnError(f"{path}: weights file not found")
     if path.suffix == ".pth":
-        return load_official(path, get_variant(variant or "paper"), inverse_mode), {"variant": variant or "paper"}
+        model = load_official(path, get_variant(variant or "paper"), inverse_mode)
+        return model, _checked_meta({"variant": variant or "paper"}, path)
     meta = read_meta(path)
     recorded = meta.get("variant")
     if variant is not None and recorded is not None and recorded != variant:
@@ -141,10 +183,16 @@ def load_official(path: Path, config: VariantConfig, inverse_mode: str = "transp
     """Load an authors' ``.pth`` checkpoint into our :class:`InvDN`."""
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's safe loader refused it (its message is a page of advice)
+        raise InvdnError(f"{path}: not a PyTorch checkpoint (corrupt, or holds objects other than tensors)") from None
     except Exception as exc:
-        raise InvdnError(f"{path}: not a PyTorch checkpoint ({exc})") from None
+        raise InvdnError(f"{path}: not a PyTorch checkpoint ({first_line(exc)})") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
+    if not (
+        isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
+    ):
+        raise InvdnError(f"{path}: not an InvDN checkpoint (expected a state dict of named tensors)")
     model = InvDN(config, inverse_mode)
     _load_state(model, convert_official(state, config), path)
     return model.eval()

@@ -10,7 +10,7 @@ import torch
 
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.noise.awgn import AWGN
-from invdn_mobile.noise.camera import CameraNoise
+from invdn_mobile.noise.camera import ISO_LIMITS, CameraNoise
 
 
 class NoiseModel(Protocol):
@@ -41,26 +41,34 @@ class Mixture:
 _NUM = r"(\d+(?:\.\d+)?)"
 _AWGN = re.compile(rf"^awgn:{_NUM}(?:-{_NUM})?$")
 _CAMERA = re.compile(rf"^camera(?::iso{_NUM}(?:-{_NUM})?)?$")
+SIGMA_LIMITS = (0.0, 255.0)  # AWGN sigma, 8-bit units
 
 
 def parse_noise(spec: str) -> NoiseModel:
-    """``awgn:25``, ``awgn:5-50``, ``camera`` (ISO 100-12800), ``camera:iso3200``, ``camera:iso800-6400``;
-    several joined with ``+`` make a :class:`Mixture`."""
+    """``awgn:25``, ``awgn:5-50`` (sigma 0-255), ``camera`` (ISO 100-12800), ``camera:iso3200``,
+    ``camera:iso800-6400`` (ISO 50-102400); several joined with ``+`` make a :class:`Mixture`."""
     parts = [s.strip() for s in spec.split("+")]
     if len(parts) > 1:
         return Mixture(tuple(parse_noise(p) for p in parts))
     spec = parts[0].lower()
     if m := _AWGN.match(spec):
-        lo, hi = float(m.group(1)), m.group(2)
-        return AWGN(lo, float(hi) if hi else None)
+        return AWGN(*_range(spec, m, "sigma", SIGMA_LIMITS))
     if m := _CAMERA.match(spec):
         if m.group(1) is None:
             return CameraNoise()
-        lo, hi = float(m.group(1)), m.group(2)
-        if lo <= 0:
-            raise InvdnError(f"noise {spec!r}: ISO must be positive")
-        return CameraNoise(lo, float(hi) if hi else None)
+        return CameraNoise(*_range(spec, m, "ISO", ISO_LIMITS))
     raise InvdnError(f"unknown noise {spec!r}: use awgn:SIGMA, awgn:LO-HI, camera, camera:isoN or camera:isoLO-HI")
+
+
+def _range(spec: str, m: re.Match, what: str, limits: tuple[float, float]) -> tuple[float, float | None]:
+    """The (low, high or None) of a matched spec, each within ``limits``, low <= high."""
+    lo, hi = float(m.group(1)), float(m.group(2)) if m.group(2) else None
+    for value in (lo, hi):
+        if value is not None and not limits[0] <= value <= limits[1]:
+            raise InvdnError(f"noise {spec!r}: {what} must be from {limits[0]:g} to {limits[1]:g}, got {value:g}")
+    if hi is not None and hi < lo:
+        raise InvdnError(f"noise {spec!r}: {what} range {lo:g}-{hi:g} is reversed (use LO-HI with LO <= HI)")
+    return lo, hi
 
 
 __all__ = ["AWGN", "CameraNoise", "Mixture", "NoiseModel", "parse_noise"]

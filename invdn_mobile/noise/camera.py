@@ -27,7 +27,10 @@ _XYZ2CAMS = torch.tensor(
 _RGB2XYZ = torch.tensor(
     [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
 )
-ISO_RANGE = (100.0, 12800.0)
+ISO_RANGE = (100.0, 12800.0)  # the default range: Brooks et al.'s shot-noise range
+# The ISOs a spec may ask for: one stop below the default range to three above. On mid-grey the noise standard
+# deviation goes from about 3 (ISO 50) to about 100 (ISO 102400) in 8-bit units; beyond that a photo is mostly noise.
+ISO_LIMITS = (50.0, 102400.0)
 
 
 def iso_to_shot(iso: torch.Tensor | float) -> torch.Tensor | float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class TrainConfig:
     channels_last: str = "auto"  # auto (CUDA only: on CPU it made training 8x slower here), on, off
     cuda_graphs: str = "auto"  # auto (on for CUDA): the whole step (loss, backward, clip, Adam) as one CUDA graph; off
     device: str = "auto"
-    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default (all cores)
     seed: int = 0
     init: str | None = None  # warm start: weights (.safetensors) loaded before step 0 when there is no checkpoint
     checkpoint_every: int = 100
@@ -85,15 +86,26 @@ def load_config(path: Path | None, **overrides) -> TrainConfig:
         raise InvdnError(f"{path}: unknown config keys {unknown}; known: {sorted(known)}")
     values.update({k: v for k, v in overrides.items() if v is not None})
     types = {f.name: f.type for f in fields(TrainConfig)}
+    where = path or "config"
     for key, value in values.items():
         if not _fits(value, types[key]):
-            raise InvdnError(f"{path or 'config'}: {key} = {value!r} is not a valid {types[key]}")
+            raise InvdnError(f"{where}: {key} = {value!r} is not a valid {types[key]}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvdnError(f"{where}: {key} must be a finite number, got {value}")
     config = TrainConfig(**values)
     for name in ("batch", "crop", "val_crop", "steps", "log_every", "checkpoint_every", "val_every", "calibrate_steps"):
         if getattr(config, name) < 1:
-            raise InvdnError(f"{path or 'config'}: {name} must be at least 1, got {getattr(config, name)}")
-    if not config.lr > 0:
-        raise InvdnError(f"{path or 'config'}: lr must be positive, got {config.lr}")
+            raise InvdnError(f"{where}: {name} must be at least 1, got {getattr(config, name)}")
+    for name in ("workers", "threads", "warmup_steps"):
+        if getattr(config, name) < 0:
+            raise InvdnError(f"{where}: {name} must be at least 0, got {getattr(config, name)}")
+    for name in ("lr", "clip"):
+        if not getattr(config, name) > 0:
+            raise InvdnError(f"{where}: {name} must be positive, got {getattr(config, name)}")
+    if config.max_minutes is not None and not config.max_minutes > 0:
+        raise InvdnError(f"{where}: max_minutes must be positive, got {config.max_minutes}")
+    if not 0 <= config.val_fraction < 1:
+        raise InvdnError(f"{where}: val_fraction must be in [0, 1), got {config.val_fraction}")
     if config.crop % 4 or config.val_crop % 4:
         raise InvdnError("crop and val_crop must be multiples of 4")
     for name, allowed in CHOICES.items():

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from invdn_mobile.atomic import atomic_path
+from invdn_mobile.atomic import atomic_path, make_dir
 from invdn_mobile.data.dataset import CropDataset, center_crops, crop_loader, load_uint8, split_files
 from invdn_mobile.device import pick_device
 from invdn_mobile.errors import InvdnError
@@ -188,7 +188,7 @@ def train(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     train_files, val_files = split_files(Path(config.data), config.val_fraction)
     images = load_uint8(train_files, config.crop)
     dataset = CropDataset(images, config.crop, config.seed, config.scale_min)
