@@ -156,7 +156,7 @@ def ensure_exported(
     """Reuse ``target``'s artifact in ``export_root/<target>`` when its weights and tile match, else export it (with
     the parity gate). None when the fresh export failed its gate."""
     from invdn_mobile.denoise import resolve_weights
-    from invdn_mobile.export.run import export_artifacts, sample_photos, sha256
+    from invdn_mobile.export.run import export_artifacts, sha256
     from invdn_mobile.model.checkpoint import load_weights, read_meta
 
     tile = tile or target.tile
@@ -175,9 +175,6 @@ def ensure_exported(
         return Model(target.name, entry, out_dir / entry["file"])
     log(f"[{target.name}] exporting onnx {target.precision} tile {tile} -> {out_dir}")
     model, meta = load_weights(path, None if weights else variant)
-    images = images or sample_photos("clean")
-    if calibration is None and target.precision == "int8":
-        calibration = sample_photos("calibration")
     result = export_artifacts(
         model,
         meta,

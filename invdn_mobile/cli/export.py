@@ -63,7 +63,7 @@ def export(
     Recipes: `invdn export onnx-int8`, `invdn export all`. Explicit: `invdn export --format onnx --precision int8`."""
     from invdn_mobile.denoise import resolve_weights
     from invdn_mobile.export.registry import check_precision, get_format
-    from invdn_mobile.export.run import export_artifacts, get_target, load_targets, sample_photos
+    from invdn_mobile.export.run import export_artifacts, get_target, load_targets
     from invdn_mobile.model.checkpoint import load_weights
     from invdn_mobile.parity import ParityRow, markdown
     from invdn_mobile.tiling import check_options
@@ -85,9 +85,6 @@ def export(
         check_precision(get_format(job.format), job.precision)
     if tile is not None:
         check_options(tile, None, whole=False)
-    images = images or sample_photos("clean")
-    if calibration is None and any(job.precision in get_format(job.format).needs_calibration for job in jobs):
-        calibration = sample_photos("calibration")
     rows, failed = [], 0
     # --variant (or --weights: the file's own variant) picks one variant for every job; else each recipe's list
     runs = [(job, v) for job in jobs for v in ([variant] if variant else [None] if weights else job.variants)]
@@ -126,7 +123,7 @@ def export(
         fail(f"{failed} artifact(s) failed their parity gate (renamed *.rejected)", 1)
 
 
-def _sensitivity(job, model, meta, images: Path, calibration: Path, export_tile: int) -> dict:
+def _sensitivity(job, model, meta, images: Path | None, calibration: Path | None, export_tile: int) -> dict:
     """Run the INT8 sensitivity search for one job; the export options it implies."""
     from invdn_mobile.cli.common import progress_bar
     from invdn_mobile.export.registry import GATES
@@ -167,13 +164,7 @@ def parity(
 ) -> None:
     """Run artifacts against the PyTorch FP32 denoiser and the clean photos; exit non-zero when a gate fails."""
     from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.run import (
-        check_artifact,
-        parity_reference,
-        read_manifest,
-        sample_photos,
-        weights_for_entry,
-    )
+    from invdn_mobile.export.run import check_artifact, parity_reference, read_manifest, weights_for_entry
     from invdn_mobile.model.checkpoint import load_weights
     from invdn_mobile.parity import markdown
 
@@ -189,8 +180,6 @@ def parity(
         else:
             fail(f"{p}: no such artifact or folder")
     rows = []
-    if any(get_format(e["format"]).runtime for _, e in entries):
-        images = images or sample_photos("clean")
     for path, entry in entries:
         fmt = get_format(entry["format"])
         photos = reference = None

@@ -161,10 +161,12 @@ def noisy_crops(photos_dir: Path, tile: int, count: int, seed: int) -> tuple[np.
     return clean.numpy(), noisy.numpy()
 
 
-def sample_photos(kind: str) -> Path:
-    """The default photo folder ``samples/<kind>`` (``clean``: parity, ``calibration``: INT8 calibration): the working
-    folder's when it has one, else the one of the source checkout this package runs from; with neither, a one-line
-    error that says what to pass."""
+def sample_photos(kind: str, given: Path | None = None) -> Path:
+    """``given``, or the default photo folder ``samples/<kind>`` (``clean``: parity, ``calibration``: INT8
+    calibration): the working folder's when it has one, else the one of the source checkout this package runs from;
+    with neither, a one-line error that says what to pass."""
+    if given is not None:
+        return Path(given)
     for folder in (Path("samples") / kind, Path(__file__).resolve().parents[2] / "samples" / kind):
         if folder.is_dir():
             return folder
@@ -172,10 +174,10 @@ def sample_photos(kind: str) -> Path:
     raise InvdnError(f"no samples/{kind} folder here or in the package's checkout: pass {option} DIR (clean photos)")
 
 
-def calibration_data(photos_dir: Path, tile: int, count: int, z: np.ndarray | None, seed: int = 0) -> list[dict]:
-    """``count`` noisy ``tile`` crops (training noise mixture) from clean photos, as NCHW feeds ``{"image", "z"}``
-    (backends convert the layout)."""
-    _, noisy = noisy_crops(photos_dir, tile, count, seed)
+def calibration_data(photos_dir: Path | None, tile: int, count: int, z: np.ndarray | None, seed: int = 0) -> list[dict]:
+    """``count`` noisy ``tile`` crops (training noise mixture) from clean photos (default ``samples/calibration``), as
+    NCHW feeds ``{"image", "z"}`` (backends convert the layout)."""
+    _, noisy = noisy_crops(sample_photos("calibration", photos_dir), tile, count, seed)
     feeds = []
     for item in noisy:
         feed = {"image": item[None].astype(np.float32)}
@@ -227,8 +229,8 @@ def export_artifacts(
     tile: int,
     out_dir: Path,
     z_input_variant: bool,
-    images: Path,
-    calibration: Path,
+    images: Path | None,
+    calibration: Path | None,
     noise: str,
     calibration_count: int = 16,
     options: dict | None = None,
@@ -239,6 +241,7 @@ def export_artifacts(
     check_precision(fmt, precision)
     multiple = model.config.multiple
     check_options(tile, None, multiple, whole=False)
+    images = sample_photos("clean", images)
     make_dir(out_dir)
     z = meta.get("z", {})
     seed, scale = int(z.get("seed", 0)), float(z.get("scale", 1.0))
@@ -285,10 +288,13 @@ def export_artifacts(
     return result
 
 
-def parity_reference(model, weights_path: Path, tile: int, seed: int, scale: float, images: Path, noise: str):
-    """The parity photos and the PyTorch FP32 outputs on them, computed once per weights/tile/z/photos/noise (``export
-    all`` and ``invdn parity`` meet the same model at the same tile many times)."""
+def parity_reference(model, weights_path: Path, tile: int, seed: int, scale: float, images: Path | None, noise: str):
+    """The parity photos (default ``samples/clean``) and the PyTorch FP32 outputs on them, computed once per
+    weights/tile/z/photos/noise (``export all`` and ``invdn parity`` meet the same model at the same tile many
+    times)."""
     from invdn_mobile.parity import load_photos, reference_outputs
+
+    images = sample_photos("clean", images)
 
     key = (sha256(weights_path), tile, seed, scale, str(Path(images).resolve()), noise)
     if key not in _REFERENCES:

@@ -69,8 +69,8 @@ def _psnr(clean: np.ndarray, out: np.ndarray) -> float:
 def search(
     fmt_name: str,
     denoiser: Denoiser,
-    images: Path,
-    calibration: Path,
+    images: Path | None,
+    calibration: Path | None,
     target_drop: float,
     tile: int = SEARCH_TILE,
     log=print,
@@ -79,14 +79,14 @@ def search(
     """Measure every group's damage, then keep the worst 0, 1, 2, 3, 4, 8, 16, ... groups in float until the drop is
     at most ``target_drop`` (or every group is float)."""
     from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.run import calibration_data, noisy_crops
+    from invdn_mobile.export.run import calibration_data, noisy_crops, sample_photos
 
     backend = get_format(fmt_name).module()
     if not hasattr(backend, "quantize_int8"):
         raise InvdnError(f"--sensitivity is not available for {fmt_name} (INT8 there quantizes weights only)")
     z = denoiser.z_for(tile, tile).numpy() if denoiser.z_input else None
     calib = calibration_data(calibration, tile, CALIBRATION_CROPS, z)
-    clean, noisy = noisy_crops(images, tile, EVAL_CROPS, seed=1)
+    clean, noisy = noisy_crops(sample_photos("clean", images), tile, EVAL_CROPS, seed=1)
     fp32 = backend.fp32_model(denoiser, tile)
     base = _psnr(clean, backend.run_model(fp32, noisy, z))
 
