@@ -27,6 +27,24 @@ def make_dir(path: Path) -> Path:
 
 
 @contextlib.contextmanager
+def output_dir(path: Path) -> Iterator[Path]:
+    """:func:`make_dir` for a command's output folder: when the command fails, the folders this call created are
+    removed again if they are still empty (a failed run leaves no empty folder behind; one with files stays)."""
+    path = Path(path)
+    created = [p for p in (path, *path.parents) if not p.exists() and not p.is_symlink()]  # deepest first
+    make_dir(path)
+    try:
+        yield path
+    except BaseException:
+        for folder in created:
+            try:
+                folder.rmdir()  # only an empty folder goes
+            except OSError:
+                break
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path in ``target``'s folder; on success it replaces ``target``, on error it is removed."""
     target = Path(target)

@@ -113,6 +113,8 @@ def _decode_deep(data: bytes) -> np.ndarray | None:
     array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None or array.dtype != np.uint16:
         return None
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[25] == 4 and array.ndim == 3 and array.shape[2] == 4:
+        return array[:, :, [0, 3]]  # a gray + alpha PNG (IHDR colour type 4), which OpenCV expands to BGRA
     if array.ndim == 3 and array.shape[2] == 3:
         array = array[:, :, ::-1]
     elif array.ndim == 3 and array.shape[2] == 4:
@@ -169,10 +171,25 @@ def encode_png(photo: Photo) -> bytes:
 
 def _with_icc(png: bytes, icc: bytes) -> bytes:
     """``png`` with an iCCP chunk (the profile, zlib-compressed) right after IHDR, where PNG wants it."""
-    body = b"icc\0\0" + zlib.compress(icc)  # profile name, NUL, compression method 0
-    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    chunk = _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(icc))  # profile name, NUL, compression method 0
     end_of_ihdr = 8 + 4 + 4 + 13 + 4  # signature, length, type, IHDR data, CRC
     return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _encode_gray_alpha(pixels: np.ndarray) -> bytes:
+    """A gray + alpha PNG (colour type 4) at 8 or 16 bits: neither OpenCV nor Pillow writes 16-bit gray + alpha."""
+    height, width, _ = pixels.shape
+    bits = pixels.dtype.itemsize * 8
+    rows = pixels.astype(pixels.dtype.newbyteorder(">")).reshape(height, -1).view(np.uint8)  # PNG is big-endian
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter type 0 (none) on every row
+    ihdr = struct.pack(">IIBBBBB", width, height, bits, 4, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        [_png_chunk(b"IHDR", ihdr), _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)), _png_chunk(b"IEND", b"")]
+    )
 
 
 def _encode_pixels(photo: Photo) -> bytes:
@@ -189,25 +206,9 @@ def _encode_pixels(photo: Photo) -> bytes:
         pixels = np.concatenate([pixels, photo.alpha.astype(dtype)[:, :, None]], axis=2)
     if pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
-    elif pixels.shape[2] == 2:  # gray + alpha: OpenCV has no LA PNG, go through Pillow
-        from PIL import Image
-
-        buf = io.BytesIO()
-        if photo.bits == 16:  # Pillow cannot write 16-bit LA; keep depth by writing RGBA
-            rgba = np.concatenate([np.repeat(pixels[:, :, :1], 3, axis=2), pixels[:, :, 1:]], axis=2)
-            return encode_rgba16(rgba)
-        Image.fromarray(pixels, "LA").save(buf, format="PNG")
-        return buf.getvalue()
+    elif pixels.shape[2] == 2:  # gray + alpha: OpenCV has no LA PNG
+        return _encode_gray_alpha(pixels)
     ok, encoded = cv2.imencode(".png", pixels)
-    if not ok:
-        raise InvdnError("PNG encoding failed")
-    return encoded.tobytes()
-
-
-def encode_rgba16(rgba: np.ndarray) -> bytes:
-    import cv2
-
-    ok, encoded = cv2.imencode(".png", rgba[:, :, [2, 1, 0, 3]])
     if not ok:
         raise InvdnError("PNG encoding failed")
     return encoded.tobytes()

@@ -172,3 +172,23 @@ def test_only_our_pixel_limit_counts(tmp_path, monkeypatch):
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "ok.png")
     assert read_image(tmp_path / "ok.png").size == (64, 64)
     assert Image.MAX_IMAGE_PIXELS == 100  # restored
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_gray_alpha_written_as_gray_alpha_png(tmp_path, bits):
+    rng = np.random.default_rng(bits)
+    dtype, top = (np.uint8, 255) if bits == 8 else (np.uint16, 65535)
+    gray = rng.integers(0, top + 1, (13, 7), dtype=dtype)
+    alpha = rng.integers(0, top + 1, (13, 7), dtype=dtype)
+    rgb = np.repeat((gray.astype(np.float32) / top)[:, :, None], 3, axis=2)
+    write_image(tmp_path / "la.png", Photo(rgb, bits, alpha, True))
+    data = (tmp_path / "la.png").read_bytes()
+    assert data[24:26] == bytes([bits, 4])  # IHDR: bit depth, colour type 4 (gray + alpha)
+    back = cv2.imread(str(tmp_path / "la.png"), cv2.IMREAD_UNCHANGED)  # libpng decodes it independently
+    assert back.dtype == dtype
+    np.testing.assert_array_equal(back[:, :, 0], gray)
+    np.testing.assert_array_equal(back[:, :, -1], alpha)
+    photo = read_image(tmp_path / "la.png")
+    assert photo.gray and photo.bits == bits
+    np.testing.assert_array_equal(photo.alpha, alpha)
+    np.testing.assert_allclose(photo.rgb[:, :, 1] * top, gray, atol=0.01)

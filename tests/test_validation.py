@@ -337,3 +337,38 @@ def test_evaluate_limit_keeps_the_first_photos(photos):
     rows = evaluate(photos, ["awgn:25"], limit=1)
     assert [r.images for r in rows] == [1]
     assert [r.images for r in evaluate(photos, ["awgn:25"])] == [2]
+
+
+# --- failed runs leave no empty output folders -------------------------------------------------------------------
+
+
+def test_output_dir_removes_only_the_empty_folders_it_made(tmp_path):
+    from invdn_mobile.atomic import output_dir
+
+    with pytest.raises(RuntimeError), output_dir(tmp_path / "a" / "b" / "c"):
+        raise RuntimeError("the command failed")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError), output_dir(tmp_path / "a" / "b") as out:
+        (out / "written.txt").write_text("kept")
+        raise RuntimeError("failed after writing")
+    assert (tmp_path / "a" / "b" / "written.txt").read_text() == "kept"
+    with output_dir(tmp_path / "ok") as out:
+        pass
+    assert out.is_dir()
+
+
+def test_failed_commands_leave_no_empty_folder(tmp_path, tiny_weights):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    denoised = invoke("denoise", broken, "-o", tmp_path / "out" / "denoised", "--weights", tiny_weights)
+    assert denoised.exit_code == 1 and "broken.png" in denoised.stderr
+    trained = invoke("train", "--data", empty, "--out", tmp_path / "runs" / "r1", "--device", "cpu", "--steps", "1")
+    assert trained.exit_code == 2 and "Traceback" not in trained.output
+    exported = invoke(
+        "export", "--format", "onnx", "--precision", "fp32", "--weights", tiny_weights, "--images", empty,
+        "-o", tmp_path / "export" / "onnx",
+    )  # fmt: skip
+    assert exported.exit_code == 2 and "Traceback" not in exported.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.png", "empty"]

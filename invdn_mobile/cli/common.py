@@ -83,27 +83,27 @@ def each_photo(
     """The photo loop of ``denoise``, ``noise`` and ``generate-noise``: expand files/folders/globs, then for each photo
     ``make(path, photo, index) -> [Photo per suffix]``, written atomically to its :func:`output_paths`. A photo that
     fails gets one error line and the others go on; the summary names the failures and the exit is 1 if any."""
-    from invdn_mobile.atomic import make_dir
+    from invdn_mobile.atomic import output_dir
     from invdn_mobile.denoise import expand_inputs, output_paths
     from invdn_mobile.imageio import read_image, write_image
 
     paths, failed = expand_inputs(inputs)
     for item, reason in failed:
         typer.echo(f"error: {item}: {reason}", err=True)
-    make_dir(outdir)
-    written = 0
-    for index, (path, targets) in enumerate(zip(paths, output_paths(paths, outdir, suffixes))):
-        try:
-            if isinstance(targets, InvdnError):
-                raise targets
-            results = make(path, read_image(path), index)
-            for target, result in zip(targets, results):
-                write_image(target, result)
-                written += 1
-        except InvdnError as exc:
-            failed.append((str(path), str(exc)))
-            typer.echo(f"error: {exc}", err=True)
-    finish(f"{summary.format(n=written)} into {outdir}", failed)
+    with output_dir(outdir):  # all photos failing leaves no empty folder
+        written = 0
+        for index, (path, targets) in enumerate(zip(paths, output_paths(paths, outdir, suffixes))):
+            try:
+                if isinstance(targets, InvdnError):
+                    raise targets
+                results = make(path, read_image(path), index)
+                for target, result in zip(targets, results):
+                    write_image(target, result)
+                    written += 1
+            except InvdnError as exc:
+                failed.append((str(path), str(exc)))
+                typer.echo(f"error: {exc}", err=True)
+        finish(f"{summary.format(n=written)} into {outdir}", failed)
 
 
 def progress_bar(description: str = ""):

@@ -61,6 +61,7 @@ def export(
     """Export the fixed-seed denoiser, run parity on every artifact and exit non-zero when a gate fails.
 
     Recipes: `invdn export onnx-int8`, `invdn export all`. Explicit: `invdn export --format onnx --precision int8`."""
+    from invdn_mobile.atomic import output_dir
     from invdn_mobile.denoise import resolve_weights
     from invdn_mobile.export.registry import check_precision, get_format
     from invdn_mobile.export.run import export_artifacts, get_target, load_targets
@@ -99,21 +100,22 @@ def export(
             options["keep_float"] = list(keep_float)
         if sensitivity and job.precision == "int8":
             options |= _sensitivity(job, model, meta, images, calibration, tile or job.tile)
-        result = export_artifacts(
-            model,
-            meta,
-            path,
-            job.format,
-            job.precision,
-            tile or job.tile,
-            out_dir,
-            z_variant and job.z_input_variant,
-            images,
-            calibration,
-            noise,
-            options=options,
-            log=lambda msg: typer.echo(f"  {msg}"),
-        )
+        with output_dir(out_dir):  # a failed export leaves no empty folder
+            result = export_artifacts(
+                model,
+                meta,
+                path,
+                job.format,
+                job.precision,
+                tile or job.tile,
+                out_dir,
+                z_variant and job.z_input_variant,
+                images,
+                calibration,
+                noise,
+                options=options,
+                log=lambda msg: typer.echo(f"  {msg}"),
+            )
         failed += len(result.failed)
         for e in result.entries:
             p = e["parity"]

@@ -24,6 +24,7 @@ def train(
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore an existing checkpoint in the run folder.")] = False,
 ) -> None:
     """Train InvDN with the paper's losses; resumes from OUT/last.pt when it exists (bit-exact on CPU)."""
+    from invdn_mobile.atomic import output_dir
     from invdn_mobile.train.config import load_config
     from invdn_mobile.train.loop import train as run
 
@@ -36,7 +37,8 @@ def train(
         max_minutes=max_minutes,
         device=device,
     )
-    weights = run(cfg, resume=not fresh, progress=True, log=typer.echo)
+    with output_dir(Path(cfg.out)):  # a run that fails before writing anything leaves no empty folder
+        weights = run(cfg, resume=not fresh, progress=True, log=typer.echo)
     typer.echo(f"weights: {weights}")
 
 
