@@ -4,6 +4,7 @@ ensemble, for files, folders and globs."""
 from __future__ import annotations
 
 import glob
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -57,13 +58,23 @@ def resolve_weights(weights: Path | None, variant: str) -> Path:
     return bundled
 
 
-def load_denoiser(weights: Path | None, variant: str | None, device: torch.device, seed: int | None = None):
-    """The seeded :class:`Denoiser` for a weights file (default: the bundled one)."""
+def load_denoiser(
+    weights: Path | None,
+    variant: str | None,
+    device: torch.device,
+    seed: int | None = None,
+    z_scale: float | None = None,
+):
+    """The seeded :class:`Denoiser` for a weights file (default: the bundled one); ``seed`` and ``z_scale`` override
+    the file's own z_HF seed and scale."""
     path = resolve_weights(weights, variant or "paper")
     model, meta = load_weights(path, variant)
     z = meta.get("z", {})
     seed = z.get("seed", 0) if seed is None else seed
-    return Denoiser(model.to(device), seed=seed, z_scale=z.get("scale", 1.0)).eval(), meta
+    if z_scale is not None and not (math.isfinite(z_scale) and z_scale >= 0):
+        raise InvdnError(f"--z-scale must be a finite number >= 0, got {z_scale}")
+    z_scale = z.get("scale", 1.0) if z_scale is None else z_scale
+    return Denoiser(model.to(device), seed=seed, z_scale=z_scale).eval(), meta
 
 
 def _transform(x: torch.Tensor, code: int) -> torch.Tensor:

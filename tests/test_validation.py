@@ -322,6 +322,8 @@ def test_info_macs_are_counted_once_and_scaled(tiny_weights):
         (["--variants", ","], "--variants ',': name at least one variant"),
         (["--variants", ""], "--variants '': name at least one variant"),
         (["--variants", "compact", "--limit", "0"], "--limit must be at least 1, got 0"),
+        (["--z-scale", "-0.5"], "--z-scale must be a finite number >= 0, got -0.5"),
+        (["--z-scale", "nan"], "--z-scale must be a finite number >= 0, got nan"),
     ],
 )
 def test_evaluate_options_are_checked(photos, tiny_weights, args, message):

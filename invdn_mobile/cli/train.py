@@ -60,6 +60,10 @@ def evaluate(
     tta: Annotated[bool, typer.Option("--tta", help="Also report the x8 flip/rotate ensemble.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size for InvDN (0: whole photo).")] = 256,
     seed: Annotated[int, typer.Option(help="Noise seed (the same noisy images for every method).")] = 0,
+    z_scale: Annotated[
+        float | None,
+        typer.Option(help="Scale of the fixed z_HF sample (default: the weights' own, 1 = the paper's N(0, I)).")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N photos (N >= 1; default: all).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a Markdown table.")] = False,
     device: DeviceOpt = "auto",
@@ -87,6 +91,8 @@ def evaluate(
         chosen = [v.strip() for v in variants.split(",") if v.strip()]
         if not chosen:
             raise InvdnError(f"--variants {variants!r}: name at least one variant, e.g. paper,compact")
+        if z_scale is not None:
+            raise InvdnError("--z-scale applies to one model (--weights/--variant), not to --variants")
         _frontier(
             data,
             noise,
@@ -99,7 +105,7 @@ def evaluate(
             save,
         )
         return
-    denoiser, _ = load_denoiser(weights, variant, pick_device(device))
+    denoiser, _ = load_denoiser(weights, variant, pick_device(device), z_scale=z_scale)
     with progress_bar() as bar:
         task = bar.add_task("evaluate", total=None)
         rows = run(
