@@ -258,15 +258,13 @@ def test_web_command_reuses_the_export_serves_and_stops_on_ctrl_c(exported, tmp_
     root, model = exported
     shutil.copytree(root / "web-fp32", tmp_path / "export" / "out" / "web-fp32")
     cmd = [sys.executable, "-m", "invdn_mobile", "web", "--target", "web-fp32", "--tile", str(TILE), "--port", "0"]
-    # Ctrl-C as in a terminal: a test run started in the background inherits SIGINT ignored, which Python keeps
-    proc = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    # Ctrl-C as in a terminal: a test run started in the background has SIGINT ignored, which the server would
+    # inherit; a handler set here is reset to the default in the child at exec (no preexec_fn: it forks with threads)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         lines = []
         deadline = time.monotonic() + 120
