@@ -16,36 +16,36 @@ from invdn_mobile.errors import InvdnError
 from invdn_mobile.imageio import IMAGE_SUFFIXES, Photo, list_images
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.checkpoint import default_weights, load_weights
+from invdn_mobile.strength import blend, estimate_sigma
 from invdn_mobile.tiling import plan, run_tiled
 
 TileFn = Callable[[np.ndarray], np.ndarray]
 
-# Noise sigma (8-bit levels, as estimated below) under which the bundled v2 weights remove more detail than noise. On
-# the 8 test photos (README, "Limits") the output beats the input from AWGN sigma 10 on (paper +0.9 dB, compact +0.1)
-# and loses to it at camera ISO 400 (estimated sigma 7-9: -1.6 / -2.7 dB) and at AWGN sigma 5 (-4.9 / -6.3 dB).
+# Noise sigma (8-bit levels, as estimated by strength.estimate_sigma) under which the bundled v2 weights alone remove
+# more detail than noise. On the 8 test photos (README, "Limits") the model's output beats the input from AWGN sigma 10
+# on (paper +0.9 dB, compact +0.1) and loses to it at camera ISO 400 (estimated sigma 7-9: -1.6 / -2.7 dB) and at AWGN
+# sigma 5 (-4.9 / -6.3 dB). `--strength auto` (the weights' calibrated curve) is the fix; this warns without it.
 LOW_NOISE_SIGMA = 10.0
+NOTE_BELOW = 0.8  # --strength auto: a per-photo note when less than this part of the model's change is kept
 
 
-def estimate_sigma(rgb: np.ndarray) -> float:
-    """The noise sigma of an HWC image in [0, 1], in 8-bit levels: Donoho's robust estimate, the median absolute
-    finest diagonal Haar coefficient / 0.6745, averaged over the channels (texture biases it up a little)."""
-    h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
-    if h == 0 or w == 0:
-        return 0.0
-    y = rgb[:h, :w].astype(np.float32)
-    diag = (y[0::2, 0::2] - y[0::2, 1::2] - y[1::2, 0::2] + y[1::2, 1::2]) / 2
-    return float(np.median(np.abs(diag), axis=(0, 1)).mean() / 0.6745 * 255)
-
-
-def noise_warning(photo: Photo) -> str | None:
-    """A one-line warning when a photo has too little noise for the model (see :data:`LOW_NOISE_SIGMA`)."""
+def photo_strength(photo: Photo, strength_fn: Callable[[float], float] | None, auto: bool) -> tuple[float, str | None]:
+    """The strength to denoise ``photo`` with (``strength_fn`` of its estimated sigma; None: the model alone, 1) and a
+    line for the user: with ``auto``, how much of the model's change was kept (when below :data:`NOTE_BELOW`); with
+    the model alone on a photo with little noise, a warning."""
     sigma = estimate_sigma(photo.rgb)
-    if sigma >= LOW_NOISE_SIGMA:
-        return None
-    return (
-        f"little noise (estimated sigma {sigma:.1f} in 8-bit levels): below about {LOW_NOISE_SIGMA:g} this model "
-        "removes more detail than noise"
-    )
+    if strength_fn is None:
+        if sigma >= LOW_NOISE_SIGMA:
+            return 1.0, None
+        return 1.0, (
+            f"warning: little noise (estimated sigma {sigma:.1f} in 8-bit levels): below about {LOW_NOISE_SIGMA:g} "
+            "this model alone removes more detail than noise"
+            + ("; `invdn calibrate` fits these weights a strength curve" if auto else "; --strength auto adapts to it")
+        )
+    s = float(strength_fn(sigma))
+    if auto and s < NOTE_BELOW:
+        return s, f"note: estimated noise sigma {sigma:.1f}: kept {s:.0%} of the model's change (--strength 1: all)"
+    return s, None
 
 
 def resolve_weights(weights: Path | None, variant: str) -> Path:
@@ -185,6 +185,16 @@ def output_paths(paths: list[Path], outdir: Path, suffixes: tuple[str, ...] = ("
     return out
 
 
-def denoise_photo(photo: Photo, fn: TileFn, tile: int, overlap: int, multiple: int, batch: int = 1, on_tile=None):
-    rgb = denoise_array(photo.rgb, fn, tile, overlap, multiple, batch, on_tile)
+def denoise_photo(
+    photo: Photo,
+    fn: TileFn,
+    tile: int,
+    overlap: int,
+    multiple: int,
+    batch: int = 1,
+    on_tile=None,
+    strength: float = 1.0,
+):
+    """The denoised photo; ``strength`` < 1 keeps that part of the model's change (:mod:`invdn_mobile.strength`)."""
+    rgb = blend(photo.rgb, denoise_array(photo.rgb, fn, tile, overlap, multiple, batch, on_tile), strength)
     return photo.with_rgb(np.clip(rgb, 0.0, 1.0))

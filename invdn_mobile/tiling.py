@@ -303,7 +303,10 @@ def golden_vectors() -> dict[str, dict]:
         p = plan(image.shape[0], image.shape[1], t, o)
         out = run_tiled(image, golden_stub, p, batch=3)
         blend["cases"].append({"tile": t, "overlap": o, "tiles": len(p), "expected": _f32(out)})
-    return {"plans.json": plans, "padding.json": padding, "blend.json": blend}
+    from invdn_mobile.strength import golden_doc
+
+    strength = golden_doc(_f32, FLOAT32_ENCODING)
+    return {"plans.json": plans, "padding.json": padding, "blend.json": blend, "strength.json": strength}
 
 
 def dump_golden(doc: dict) -> str:

@@ -26,7 +26,7 @@ from invdn_mobile.errors import InvdnError
 from invdn_mobile.tiling import tiling_spec
 
 WEB_DEMO = Path(__file__).resolve().parent.parent / "web_demo"
-PAGE_FILES = ("index.html", "style.css", "app.js", "worker.js", "tiling.js")
+PAGE_FILES = ("index.html", "style.css", "app.js", "worker.js", "tiling.js", "strength.js")
 ORT_DIST = Path("node_modules") / "onnxruntime-web" / "dist"
 # The two onnxruntime-web builds the worker loads: plain WASM (SIMD + threads) and WebGPU (its WASM part runs the
 # CPU fallback); each is a loader module, its Emscripten glue and its .wasm.
@@ -172,7 +172,9 @@ def ensure_exported(
     entry = find_reusable(out_dir, target.precision, tile, sha256(path), keep)
     if entry is not None:
         log(f"[{target.name}] reusing {out_dir / entry['file']}")
-        return Model(target.name, entry, out_dir / entry["file"])
+        # the strength curve lives in the weights' sidecar and may have been (re)calibrated since the export
+        strength = read_meta(path).get("strength") if path.suffix == ".safetensors" else entry.get("strength")
+        return Model(target.name, entry | {"strength": strength}, out_dir / entry["file"])
     log(f"[{target.name}] exporting onnx {target.precision} tile {tile} -> {out_dir}")
     model, meta = load_weights(path, None if weights else variant)
     result = export_artifacts(

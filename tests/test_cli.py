@@ -251,7 +251,8 @@ def test_unforeseen_errors_are_one_line(tmp_path, tiny_weights, sample_noisy, mo
 
 
 def test_low_noise_warning(tmp_path, tiny_weights, sample_clean, sample_noisy):
-    from invdn_mobile.denoise import LOW_NOISE_SIGMA, estimate_sigma
+    from invdn_mobile.denoise import LOW_NOISE_SIGMA
+    from invdn_mobile.strength import estimate_sigma
 
     rng = np.random.default_rng(0)
     smooth = np.clip(np.linspace(0.2, 0.8, 256)[None, :, None] + np.zeros((192, 1, 3)), 0, 1)

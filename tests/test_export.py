@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from invdn_mobile.cli.main import app
 from invdn_mobile.export.registry import FORMATS, GATES
 from invdn_mobile.export.run import all_format_precisions
-from invdn_mobile.model.checkpoint import default_weights
+from invdn_mobile.model.checkpoint import default_weights, read_meta
 
 runner = CliRunner()
 TILE = 64  # the tile the INT8 recipes' keep_float was measured at (sensitivity search tile)
@@ -80,6 +80,7 @@ def test_export_and_parity(fmt, precision, tmp_path, weights, photos, sample_cle
         assert entry["inputs"][0]["shape"] == image_shape and entry["outputs"][0]["shape"] == image_shape
         assert entry["z"]["as_input"] == entry["file"].split(".")[0].endswith("zin")
         assert entry["max_rank"] <= 4 and entry["ops"]
+        assert entry["strength"] == read_meta(weights).get("strength")  # the apps' noise-adaptive strength curve
         # MACs counted on the exported graph (its convs) match the PyTorch count of the pruned denoiser
         assert abs(entry["macs"]["graph"] - entry["macs"]["torch_denoiser"]) <= 0.02 * entry["macs"]["torch_denoiser"]
         p = entry["parity"]

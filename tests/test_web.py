@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from invdn_mobile import web
 from invdn_mobile.cli.main import app
+from invdn_mobile.model.checkpoint import default_weights, read_meta
 from invdn_mobile.tiling import plan, run_tiled, tiling_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ def site(exported, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(site, tmp_path_factory, sample_noisy):
+def browser(site, tmp_path_factory, sample_noisy, sample_clean):
     """One browser session running every check; its report and files."""
     missing = _browser_missing()
     if missing:
@@ -79,6 +80,8 @@ def browser(site, tmp_path_factory, sample_noisy):
     h, w = PHOTO_SIZE
     photo = work / "cups.png"
     Image.open(sample_noisy / "cups.png").convert("RGB").crop((100, 50, 100 + w, 50 + h)).save(photo)
+    calm = work / "calm.png"  # a clean photo: little noise, so the strength curve blends
+    Image.open(sample_clean / "cups.png").convert("RGB").crop((100, 50, 100 + w, 50 + h)).save(calm)
     corrupt = work / "truncated.png"
     data = photo.read_bytes()
     corrupt.write_bytes(data[: len(data) // 2])
@@ -94,6 +97,8 @@ def browser(site, tmp_path_factory, sample_noisy):
         str(GOLDEN),
         "--photo",
         str(photo),
+        "--calm",
+        str(calm),
         "--corrupt",
         str(corrupt),
         "--notimage",
@@ -109,7 +114,7 @@ def browser(site, tmp_path_factory, sample_noisy):
     assert (out / "report.json").is_file(), proc.stdout + proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert not report.get("fatal"), report["fatal"]
-    return report, out, photo, folder, model
+    return report, out, photo, folder, model, calm
 
 
 def test_manifest_entry_records_the_tiling(site):
@@ -120,6 +125,7 @@ def test_manifest_entry_records_the_tiling(site):
     assert entry["path"] == f"models/{entry['file']}" and (folder / entry["path"]).is_file()
     assert entry["target"] == "web-fp32" and entry["precision"] == "fp32" and not entry["z"]["as_input"]
     assert {p.name for p in (folder / "ort").iterdir()} == set(web.ORT_FILES)
+    assert entry["strength"] == read_meta(default_weights("compact"))["strength"]  # the apps' strength curve
 
 
 def test_server_sends_isolation_headers_and_types(site):
@@ -159,28 +165,62 @@ def test_js_tiling_equals_the_golden_vectors(browser):
     for case in g["blend"]:
         assert case["tiles"] == case["expectedTiles"]
         assert case["maxErr"] <= 1e-6 and case["streamedMaxErr"] <= 1e-6, case
+    strength = json.loads((GOLDEN / "strength.json").read_text())
+    st = g["strength"]
+    assert st["sigmaCases"] == len(strength["cases"]) == 6 and st["blendCases"] == 3
+    assert st["sigmaMaxErr"] <= strength["tolerance"]["sigma"]
+    assert st["curveMaxErr"] <= strength["tolerance"]["strength"]
+    assert st["blendMaxErr"] <= strength["tolerance"]["blend"]
+
+
+def _python_output(photo, folder, model, page):
+    """What the page must show for ``photo``: the tiled Python ONNX Runtime output, blended by the manifest's strength
+    curve at the photo's estimated sigma (checked against the page's own sigma and strength)."""
+    from invdn_mobile.imageio import read_image
+    from invdn_mobile.runtimes.onnxrt import OrtRunner
+    from invdn_mobile.strength import StrengthCurve, blend, estimate_sigma
+
+    h, w = PHOTO_SIZE
+    spec = model.entry["tiling"]
+    p = plan(h, w, spec["tile"], spec["overlap"], spec["multiple"])
+    assert page["tiles"] == len(p) == 12
+    rgb = read_image(photo).rgb
+    curve = StrengthCurve.from_dict(model.entry["strength"], "manifest")
+    sigma = estimate_sigma(rgb)
+    assert abs(page["sigma"] - sigma) <= 1e-3
+    assert page["strength"] == pytest.approx(curve(page["sigma"]), abs=1e-9)
+    return rgb, blend(rgb, run_tiled(rgb, OrtRunner(folder / "models" / model.path.name).run, p), curve(sigma))
 
 
 def test_photo_matches_python_onnxruntime_within_the_fp32_gate(browser):
-    from invdn_mobile.imageio import read_image
-    from invdn_mobile.runtimes.onnxrt import OrtRunner
-
-    report, out, photo, folder, model = browser
+    report, out, photo, folder, model, _ = browser
     page = report["photo"]
     assert page["state"] == "done" and page["error"] is None, page
     h, w = PHOTO_SIZE
     assert (page["height"], page["width"]) == (h, w) and page["backend"] == "wasm"
-    spec = model.entry["tiling"]
-    p = plan(h, w, spec["tile"], spec["overlap"], spec["multiple"])
-    assert page["tiles"] == len(p) == 12
     assert page["backendInfo"]["threads"] >= 1 and page["backendInfo"]["crossOriginIsolated"]
     assert page["download"]
     got = np.fromfile(out / "output.f32", dtype="<f4").reshape(h, w, 3)
-    rgb = read_image(photo).rgb
-    expected = run_tiled(rgb, OrtRunner(folder / "models" / model.path.name).run, p)
+    rgb, expected = _python_output(photo, folder, model, page)
     err = float(np.abs(got - expected).max())
     assert err <= 1e-4, f"page vs Python ONNX Runtime: max abs error {err:.2e}"
     assert float(np.abs(got - rgb).mean()) > 1e-3  # it did denoise
+    assert page["strength"] > 0.8  # a noisy photo: (nearly) the model's output
+
+
+def test_calm_photo_is_blended_by_the_weights_strength_curve(browser):
+    """A photo with little noise: the page keeps only part of the model's change, as the manifest's curve says (the
+    bundled compact weights are calibrated), and says so."""
+    report, out, _, folder, model, calm = browser
+    page = report["calm"]
+    assert page["state"] == "done" and page["error"] is None, page
+    assert page["strength"] < 0.5 and page["strength"] < report["photo"]["strength"] - 0.3
+    assert f"kept {round(page['strength'] * 100)}% of the model's change" in page["status"]
+    h, w = PHOTO_SIZE
+    got = np.fromfile(out / "output-calm.f32", dtype="<f4").reshape(h, w, 3)
+    _, expected = _python_output(calm, folder, model, page)
+    err = float(np.abs(got - expected).max())
+    assert err <= 1e-4, f"page vs Python blend of ONNX Runtime: max abs error {err:.2e}"
 
 
 def test_cancel_stops_a_run_and_says_so(browser):
@@ -199,7 +239,7 @@ def test_broken_files_show_an_error_and_do_not_crash(browser):
 def test_benchmark_mode_writes_schema_valid_results(browser):
     from invdn_mobile.bench.schema import validate
 
-    report, out, _, _, model = browser
+    report, out, _, _, model, _ = browser
     assert report["bench"]["error"] is None
     doc = validate(json.loads((out / "bench.json").read_text()), "bench.json")
     assert doc["source"] == "web_demo" and doc["machine"]["kind"] == "browser"

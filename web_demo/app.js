@@ -349,7 +349,17 @@ async function denoise() {
     const started = performance.now();
     const result = await request(
       w,
-      { type: "denoise", id, rgba: rgba.buffer, width, height, tiling, keepFloat: TEST, model },
+      {
+        type: "denoise",
+        id,
+        rgba: rgba.buffer,
+        width,
+        height,
+        tiling,
+        keepFloat: TEST,
+        model,
+        adapt: $("adapt").checked,
+      },
       {
         onProgress: (m) => showProgress(m.done, m.total),
         onRows: (m) => {
@@ -367,11 +377,18 @@ async function denoise() {
       float: result.float, // HWC float32 before clipping and 8-bit rounding (only with ?test=1)
       ms: result.ms,
       tiles: result.tiles,
+      sigma: result.sigma, // the photo's estimated noise sigma (8-bit levels) and the strength applied
+      strength: result.strength,
       model: model.file,
       backend,
     };
     const how = `${modelLabel(model)} on ${backend.toUpperCase()}`;
-    status(`Done: ${p.length} tile(s) in ${seconds.toFixed(1)} s with ${how}.`);
+    const percent = Math.round(result.strength * 100);
+    const kept =
+      result.strength < 1
+        ? ` Estimated noise σ ${result.sigma.toFixed(1)}: kept ${percent}% of the model's change.`
+        : "";
+    status(`Done: ${p.length} tile(s) in ${seconds.toFixed(1)} s with ${how}.${kept}`);
     prepareDownload(canvas, ui.file.name);
     setState("done");
   } catch (err) {
@@ -872,6 +889,9 @@ function wire() {
   });
   $("backend").addEventListener("change", () => {
     syncPickers();
+    if (ui.file && !ui.job) $("run").textContent = "Denoise again";
+  });
+  $("adapt").addEventListener("change", () => {
     if (ui.file && !ui.job) $("run").textContent = "Denoise again";
   });
   $("run").addEventListener("click", () => denoise());

@@ -123,7 +123,7 @@ export function padImage(img, p) {
   return out;
 }
 
-function readPixel(img, y, x, ch) {
+export function readPixel(img, y, x, ch) {
   if (img.rgba) return f32(img.data[(y * img.width + x) * 4 + ch] / 255);
   return img.data[(y * img.width + x) * img.channels + ch];
 }

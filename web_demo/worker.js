@@ -2,11 +2,13 @@
 // One worker per backend: `worker.js?backend=wasm` loads the plain WASM build (SIMD, threads when the page is
 // cross-origin isolated), `?backend=webgpu` the WebGPU build.
 //
-// Messages in:  init {id, threads?}, load {model}, denoise {id, rgba, width, height, tiling, keepFloat}, cancel {id},
+// Messages in:  init {id, threads?}, load {model}, denoise {id, rgba, width, height, tiling, keepFloat, adapt},
+//               cancel {id},
 //               bench {id, height, width, tiling, warmup, repeats}
 // Messages out: ready {id, info}, loaded {path, ms}, progress {id, done, total}, rows {id, y0, rows, rgba},
-//               result {id, ms, tiles, float?}, bench {id, times, tiles}, error {id?, message}
+//               result {id, ms, tiles, sigma, strength, float?}, bench {id, times, tiles}, error {id?, message}
 
+import { blendRows, estimateSigma, strengthAt } from "./strength.js";
 import { TilingError, floatImage, plan, rgbaImage, runTiled, toByte } from "./tiling.js";
 
 const backend = new URL(self.location.href).searchParams.get("backend") || "wasm";
@@ -105,6 +107,9 @@ function tilePlan(height, width, tiling) {
 async function denoise(msg) {
   const { id, width, height, tiling, keepFloat, model } = msg;
   const img = rgbaImage(new Uint8ClampedArray(msg.rgba), height, width);
+  // Noise-adaptive strength (strength.js): the artifact's calibrated curve at the photo's estimated noise sigma.
+  const sigma = estimateSigma(img);
+  const strength = msg.adapt && model.strength ? strengthAt(model.strength, sigma) : 1;
   const p = tilePlan(height, width, tiling);
   const run = tileRunner(model);
   const float = keepFloat ? new Float32Array(height * width * 3) : null;
@@ -112,6 +117,7 @@ async function denoise(msg) {
   let done = 0;
   // Finished rows go to the page as 8-bit RGBA (alpha dropped: opaque) as soon as no later tile touches them.
   const onRows = (y0, rows, values) => {
+    blendRows(img, y0, rows, values, strength);
     const rgba = new Uint8ClampedArray(rows * width * 4);
     for (let q = 0, n = rows * width; q < n; q++) {
       rgba[q * 4] = toByte(values[q * 3]);
@@ -131,7 +137,7 @@ async function denoise(msg) {
     },
     shouldStop: () => cancelled.has(id),
   });
-  const result = { type: "result", id, ms: performance.now() - started, tiles: p.length, float };
+  const result = { type: "result", id, ms: performance.now() - started, tiles: p.length, sigma, strength, float };
   self.postMessage(result, float ? [float.buffer] : []);
 }
 

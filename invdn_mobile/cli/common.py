@@ -25,6 +25,13 @@ WeightsOpt = Annotated[
         "Default: the weights bundled with the package.",
     ),
 ]
+StrengthOpt = Annotated[
+    str,
+    typer.Option(
+        help="How much of the model's change to keep: auto (from each photo's estimated noise, by the weights' "
+        "calibrated curve; see `invdn calibrate`) or a number from 0 (the input) to 1 (the model alone)."
+    ),
+]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, or auto (CUDA when available).")]
 TileOpt = Annotated[int, typer.Option(help="Tile size (a multiple of 4, at most 4096); 0 runs each photo whole.")]
 OverlapOpt = Annotated[

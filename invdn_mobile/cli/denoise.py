@@ -11,6 +11,7 @@ from invdn_mobile.cli.common import (
     SEED_MAX,
     DeviceOpt,
     OverlapOpt,
+    StrengthOpt,
     TileOpt,
     VariantOpt,
     WeightsOpt,
@@ -36,18 +37,25 @@ def denoise(
         int | None, typer.Option(min=0, max=SEED_MAX, help="z_HF seed (default: the one recorded with the weights).")
     ] = None,
     batch: Annotated[int, typer.Option(min=1, max=256, help="Tiles per forward call.")] = 1,
+    strength: StrengthOpt = "auto",
     device: DeviceOpt = "auto",
 ) -> None:
     """Denoise photos of any size: 16-bit stays 16-bit, alpha is kept untouched, EXIF orientation is applied,
     grayscale stays grayscale, the ICC profile is kept. Writes OUTDIR/<name>.png: names that repeat get -2, -3...; an
     input is never overwritten, nor any file when OUTDIR holds the inputs. A photo that fails is reported and the rest
-    go on. Photos with little noise (sigma below about 10 in 8-bit levels) lose detail: a warning says so per photo."""
-    from invdn_mobile.denoise import denoise_photo, ensemble_fn, load_denoiser, noise_warning, tiles_for
+    go on. The model alone loses detail on photos with little noise (sigma below about 10 in 8-bit levels), so by
+    default (--strength auto) each photo's noise is estimated and only part of the model's change is kept where
+    the weights' calibrated curve says so (a note per photo); without a curve, a warning."""
+    from invdn_mobile.denoise import denoise_photo, ensemble_fn, load_denoiser, photo_strength, tiles_for
     from invdn_mobile.device import pick_device
+    from invdn_mobile.strength import curve_of
+    from invdn_mobile.strength import resolve as resolve_strength
     from invdn_mobile.tiling import check_options
 
     torch_device = pick_device(device)
-    denoiser, _ = load_denoiser(weights, variant, torch_device, seed)
+    denoiser, meta = load_denoiser(weights, variant, torch_device, seed)
+    strength_fn = resolve_strength(strength, curve_of(meta))
+    auto = strength.strip().lower() == "auto"
     multiple = denoiser.model.config.multiple
     overlap = check_options(tile, overlap, multiple)
     fn = ensemble_fn(denoiser, samples, tta, torch_device)
@@ -55,10 +63,12 @@ def denoise(
         task = bar.add_task("denoise", total=None)
 
         def make(path, photo, index):
-            warning = noise_warning(photo)
-            if warning:
-                typer.echo(f"warning: {path}: {warning}", err=True)
+            s, message = photo_strength(photo, strength_fn, auto)
+            if message:
+                kind, _, text = message.partition(": ")
+                typer.echo(f"{kind}: {path}: {text}", err=True)
             bar.update(task, description=path.name, total=tiles_for(photo.size, tile, overlap, multiple), completed=0)
-            return [denoise_photo(photo, fn, tile, overlap, multiple, batch, lambda n: bar.advance(task, n))]
+            advance = lambda n: bar.advance(task, n)  # noqa: E731
+            return [denoise_photo(photo, fn, tile, overlap, multiple, batch, advance, strength=s)]
 
         each_photo(inputs, outdir, make, summary="denoised {n} photo(s)")

@@ -10,7 +10,7 @@ from invdn_mobile.cli.denoise import denoise
 from invdn_mobile.cli.export import export, parity
 from invdn_mobile.cli.info import info
 from invdn_mobile.cli.noise import generate_noise, noise
-from invdn_mobile.cli.train import evaluate, train
+from invdn_mobile.cli.train import calibrate, evaluate, train
 from invdn_mobile.cli.web import golden, web
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ app.command()(noise)
 app.command("generate-noise")(generate_noise)
 app.command()(train)
 app.command()(evaluate)
+app.command()(calibrate)
 app.command()(export)
 app.command()(parity)
 app.command()(web)

@@ -58,11 +58,19 @@ def evaluate(
         int, typer.Option(help="Also report the Monte-Carlo ensemble of N samples (N >= 1; 1: single pass only).")
     ] = 1,
     tta: Annotated[bool, typer.Option("--tta", help="Also report the x8 flip/rotate ensemble.")] = False,
+    auto_strength: Annotated[
+        bool,
+        typer.Option(
+            "--auto-strength",
+            help="Also report the single pass blended by the weights' calibrated strength curve (invdn-auto: what "
+            "`invdn denoise` writes by default).",
+        ),
+    ] = False,
     tile: Annotated[int, typer.Option(help="Tile size for InvDN (0: whole photo).")] = 256,
     seed: Annotated[int, typer.Option(help="Noise seed (the same noisy images for every method).")] = 0,
     z_scale: Annotated[
         float | None,
-        typer.Option(help="Scale of the fixed z_HF sample (default: the weights' own, 1 = the paper's N(0, I)).")
+        typer.Option(help="Scale of the fixed z_HF sample (default: the weights' own, 1 = the paper's N(0, I))."),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N photos (N >= 1; default: all).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a Markdown table.")] = False,
@@ -85,14 +93,15 @@ def evaluate(
     from invdn_mobile.device import pick_device
     from invdn_mobile.evaluate.run import evaluate as run
     from invdn_mobile.evaluate.run import markdown_table
+    from invdn_mobile.strength import curve_of
 
     names = [b.strip() for b in baselines.split(",") if b.strip()]
     if variants is not None:
         chosen = [v.strip() for v in variants.split(",") if v.strip()]
         if not chosen:
             raise InvdnError(f"--variants {variants!r}: name at least one variant, e.g. paper,compact")
-        if z_scale is not None:
-            raise InvdnError("--z-scale applies to one model (--weights/--variant), not to --variants")
+        if z_scale is not None or auto_strength:
+            raise InvdnError("--z-scale and --auto-strength apply to one model (--weights), not to --variants")
         _frontier(
             data,
             noise,
@@ -105,7 +114,10 @@ def evaluate(
             save,
         )
         return
-    denoiser, _ = load_denoiser(weights, variant, pick_device(device), z_scale=z_scale)
+    denoiser, meta = load_denoiser(weights, variant, pick_device(device), z_scale=z_scale)
+    curve = curve_of(meta)
+    if auto_strength and curve is None:
+        raise InvdnError("--auto-strength: these weights have no strength curve; fit one with `invdn calibrate`")
     with progress_bar() as bar:
         task = bar.add_task("evaluate", total=None)
         rows = run(
@@ -119,12 +131,77 @@ def evaluate(
             seed=seed,
             limit=limit,
             on_step=lambda what: bar.update(task, description=what, advance=1),
+            strength=curve if auto_strength else None,
         )
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row.to_dict()))
     else:
         typer.echo(markdown_table(rows))
+
+
+@cli_errors
+def calibrate(
+    data: Annotated[
+        Path, typer.Option("--data", help="Folder of clean photos (not your test photos: e.g. the training photos).")
+    ],
+    weights: WeightsOpt = None,
+    variant: VariantOpt = None,
+    noise: Annotated[
+        list[str] | None,
+        typer.Option("--noise", help="Noise models to calibrate over, repeatable (default: AWGN 0-30, ISO 100-6400)."),
+    ] = None,
+    crop: Annotated[int, typer.Option(min=16, max=4096, help="Crop size, at the photos' own resolution.")] = 256,
+    crops: Annotated[int, typer.Option(min=1, max=64, help="Random crops per photo.")] = 2,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the crops and the noise.")] = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the curve, write nothing.")] = False,
+    samples_json: Annotated[
+        Path | None, typer.Option("--samples-json", help="Also write every (sigma, best strength) sample as JSON.")
+    ] = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Fit the weights' noise-adaptive strength curve (`invdn denoise --strength auto`): for noisy copies of clean
+    photos, the blend of input and output closest to the clean photo, as a function of the estimated noise sigma.
+    Writes it into the weights' JSON sidecar (WEIGHTS with .json), which export manifests pass on to the apps."""
+    from invdn_mobile.atomic import atomic_write_bytes
+    from invdn_mobile.denoise import denoise_array, ensemble_fn, load_denoiser, resolve_weights
+    from invdn_mobile.device import pick_device
+    from invdn_mobile.imageio import list_images
+    from invdn_mobile.model.checkpoint import read_meta, write_meta
+    from invdn_mobile.strength import CALIBRATION_NOISES, calibration_crops
+    from invdn_mobile.strength import calibrate as fit
+
+    path = resolve_weights(weights, variant or "paper")
+    denoiser, _ = load_denoiser(path, variant, pick_device(device))
+    files = list_images(data) if data.is_dir() else []
+    if not files:
+        raise InvdnError(f"{data}: no photos to calibrate on")
+    noises = noise or list(CALIBRATION_NOISES)
+    pieces = calibration_crops(files, crop, crops, seed)
+    fn, multiple = ensemble_fn(denoiser), denoiser.model.config.multiple
+    with progress_bar() as bar:
+        task = bar.add_task("calibrate", total=len(noises) * len(pieces))
+        curve, samples = fit(
+            lambda noisy: denoise_array(noisy, fn, 256, 32, multiple),
+            pieces,
+            noises,
+            seed,
+            on_step=lambda what: bar.update(task, description=what, advance=1),
+        )
+    names = sorted({p.name for p in files})
+    curve = type(curve)(
+        curve.sigma,
+        curve.strength,
+        calibration={"photos": names, "crop": crop, "crops_per_photo": crops, "noises": noises, "seed": seed},
+    )
+    typer.echo("| estimated sigma | strength |\n|---|---|")
+    for x, y in zip(curve.sigma, curve.strength):
+        typer.echo(f"| {x:g} | {y:.3f} |")
+    if samples_json:
+        atomic_write_bytes(samples_json, (json.dumps(samples, indent=1) + "\n").encode())
+    if not dry_run:
+        written = write_meta(path, {**read_meta(path), "strength": curve.to_dict()})
+        typer.echo(f"wrote the curve into {written}", err=True)
 
 
 def _frontier(data, noise, variants, baselines, artifacts, seed, limit, as_json, save) -> None:

@@ -16,6 +16,7 @@ from invdn_mobile.evaluate.baselines import BASELINES, run_baseline
 from invdn_mobile.evaluate.metrics import psnr, ssim
 from invdn_mobile.imageio import list_images, read_image
 from invdn_mobile.noise import parse_noise
+from invdn_mobile.strength import blend, estimate_sigma
 
 
 @dataclass
@@ -56,9 +57,11 @@ def evaluate(
     limit: int | None = None,
     on_step: Callable[[str], None] | None = None,
     variants: dict | None = None,
+    strength: Callable[[float], float] | None = None,
 ) -> list[Row]:
-    """Every method on the same seeded noisy copies: ``denoiser`` as "invdn" (+ ensembles), each of ``variants``
-    (name -> denoiser) as "invdn-NAME", the ``baselines``, and the noisy input itself."""
+    """Every method on the same seeded noisy copies: ``denoiser`` as "invdn" (+ ensembles; + "invdn-auto", its single
+    pass blended by the ``strength`` curve of each noisy image's estimated sigma), each of ``variants`` (name ->
+    denoiser) as "invdn-NAME", the ``baselines``, and the noisy input itself."""
     unknown = sorted(set(baselines) - set(BASELINES))
     if unknown:
         raise InvdnError(f"unknown baseline(s) {unknown}; choose from {', '.join(BASELINES)}")
@@ -103,6 +106,8 @@ def evaluate(
                 if on_step:
                     on_step(f"{spec} {path.name} {name}")
                 outputs[name] = method(noisy, sigma)
+            if strength is not None and "invdn" in outputs:
+                outputs["invdn-auto"] = blend(noisy, outputs["invdn"], strength(estimate_sigma(noisy)))
             for name, out in outputs.items():
                 scores.setdefault((name, spec), []).append((psnr(clean, out), ssim(clean, out)))
     rows = []

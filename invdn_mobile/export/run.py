@@ -265,6 +265,7 @@ def export_artifacts(
             fmt.module().export(denoiser, precision, tile, tmp, calib, options)
         seconds = time.perf_counter() - started
         entry = describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, weights_path, torch_macs)
+        entry["strength"] = meta.get("strength")  # the weights' noise-adaptive strength curve, for the apps
         entry["export_seconds"] = round(seconds, 2)
         if options and precision == "int8" and precision in fmt.needs_calibration:  # INT8 that quantizes activations
             entry["keep_float"] = list(options.get("keep_float", ()))

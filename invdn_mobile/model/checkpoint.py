@@ -47,6 +47,14 @@ def save_weights(path: Path, model: InvDN, meta: dict[str, Any] | None = None) -
         tmp.write_text(json.dumps(info, indent=2) + "\n")
 
 
+def write_meta(path: Path, meta: dict[str, Any]) -> Path:
+    """Replace the JSON sidecar of weights ``path`` (it overrides the safetensors header's copy), atomically."""
+    _checked_meta(meta, sidecar(path))
+    with atomic_path(sidecar(path)) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    return sidecar(path)
+
+
 def read_meta(path: Path) -> dict[str, Any]:
     """The JSON metadata of a weights file (from the sidecar, else the safetensors header), checked: ``config``, when
     present, is a valid :class:`VariantConfig` and ``z`` is always ``{"seed": int, "scale": float}``."""
@@ -85,6 +93,10 @@ def _checked_meta(meta: Any, source: Path) -> dict[str, Any]:
         raise InvdnError(f"{source}: weights metadata: z.seed must be an integer from 0 to 2**63-1, got {seed!r}")
     if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale >= 0):
         raise InvdnError(f"{source}: weights metadata: z.scale must be a finite number >= 0, got {scale!r}")
+    if "strength" in meta:
+        from invdn_mobile.strength import StrengthCurve
+
+        StrengthCurve.from_dict(meta["strength"], source)
     return {**meta, "z": {**z, "seed": seed, "scale": float(scale)}}
 
 

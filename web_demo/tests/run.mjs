@@ -1,8 +1,10 @@
 // Browser checks of the web demo, run by tests/test_web.py against a running `invdn web` site:
-//   node web_demo/tests/run.mjs --url URL --golden DIR --photo PNG --corrupt FILE --out DIR [--bench QUERY]
+//   node web_demo/tests/run.mjs --url URL --golden DIR --photo PNG --corrupt FILE --out DIR [--calm PNG]
+//                               [--bench QUERY]
 // Headless Debian Chromium (/usr/bin/chromium, or $CHROMIUM) driven by playwright-core; no browser download.
 // Writes OUT/report.json (every check's numbers), OUT/output.f32 (the page's float output of the photo, HWC
-// little-endian float32, before 8-bit rounding), OUT/bench.json (the benchmark mode's results) and
+// little-endian float32, before 8-bit rounding; OUT/output-calm.f32 likewise for --calm, a photo with little noise,
+// so the noise-adaptive strength blends), OUT/bench.json (the benchmark mode's results) and
 // OUT/screenshot.png (the before/after view). Exit 0 when it could run the checks (the verdicts are the caller's).
 
 import fs from "node:fs";
@@ -15,6 +17,7 @@ const { values: args } = parseArgs({
     url: { type: "string" },
     golden: { type: "string" },
     photo: { type: "string" },
+    calm: { type: "string" },
     corrupt: { type: "string" },
     notimage: { type: "string" },
     out: { type: "string" },
@@ -57,7 +60,7 @@ try {
 
   // 2. tiling.js against the golden vectors, in the page.
   const golden = {};
-  for (const name of ["plans.json", "padding.json", "blend.json"]) {
+  for (const name of ["plans.json", "padding.json", "blend.json", "strength.json"]) {
     golden[name] = JSON.parse(fs.readFileSync(path.join(args.golden, name), "utf8"));
   }
   report.golden = await page.evaluate(async (g) => {
@@ -73,7 +76,7 @@ try {
       for (let i = 0; i < Math.min(a.length, b.length); i++) m = Math.max(m, Math.abs(a[i] - b[i]));
       return m;
     };
-    const out = { plans: 0, planMismatches: [], windowMaxErr: 0, padding: [], blend: [] };
+    const out = { plans: 0, planMismatches: [], windowMaxErr: 0, padding: [], blend: [], strength: {} };
     for (const c of g["plans.json"].cases) {
       const p = t.plan(c.height, c.width, c.tile, c.overlap, c.multiple);
       const tiles = p.origins.map(([y, x]) => [y, x, c.tile, c.tile]);
@@ -111,37 +114,57 @@ try {
         streamedMaxErr: maxDiff(streamed, expected),
       });
     }
+    // strength.js: the sigma estimate, the curve and the blend.
+    const st = await import("./strength.js");
+    const sg = g["strength.json"];
+    const sigmaOf = (c) => st.estimateSigma(t.floatImage(f32(c.image), c.height, c.width, 3));
+    out.strength.sigmaMaxErr = Math.max(...sg.cases.map((c) => Math.abs(sigmaOf(c) - c.expected)));
+    out.strength.sigmaCases = sg.cases.length;
+    const curveErr = (q) => Math.abs(st.strengthAt(sg.curve, q.sigma) - q.expected);
+    out.strength.curveMaxErr = Math.max(...sg.queries.map(curveErr));
+    const bl = sg.blend;
+    const noisyImg = t.floatImage(f32(bl.noisy), bl.height, bl.width, 3);
+    const blended = (c) => st.blendRows(noisyImg, 0, bl.height, f32(bl.denoised), c.strength);
+    out.strength.blendMaxErr = Math.max(...bl.cases.map((c) => maxDiff(blended(c), f32(c.expected))));
+    out.strength.blendCases = bl.cases.length;
     return out;
   }, golden);
 
   // 3. A photo end to end through the UI (file input), the float output kept by ?test=1.
-  const started = Date.now();
-  await page.setInputFiles("#file", args.photo);
-  await page.waitForFunction(() => ["done", "error"].includes(window.invdn.state), null, { timeout });
-  const photo = await page.evaluate(() => {
-    const o = window.invdn.output;
-    if (!o || !o.float) return { state: window.invdn.state, error: window.invdn.error };
-    const bytes = new Uint8Array(o.float.buffer);
-    let bin = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return {
-      state: window.invdn.state,
-      error: window.invdn.error,
-      width: o.width,
-      height: o.height,
-      tiles: o.tiles,
-      ms: o.ms,
-      model: o.model,
-      backend: o.backend,
-      float: btoa(bin),
-      backendInfo: window.invdn.backendInfo,
-      download: !document.getElementById("download").hidden,
-    };
-  });
-  photo.wallMs = Date.now() - started;
-  if (photo.float) fs.writeFileSync(path.join(args.out, "output.f32"), Buffer.from(photo.float, "base64"));
-  delete photo.float;
-  report.photo = photo;
+  const runPhoto = async (file, floatName) => {
+    const started = Date.now();
+    await page.setInputFiles("#file", file);
+    await page.waitForFunction(() => ["done", "error"].includes(window.invdn.state), null, { timeout });
+    const photo = await page.evaluate(() => {
+      const o = window.invdn.output;
+      if (!o || !o.float) return { state: window.invdn.state, error: window.invdn.error };
+      const bytes = new Uint8Array(o.float.buffer);
+      let bin = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      return {
+        state: window.invdn.state,
+        error: window.invdn.error,
+        width: o.width,
+        height: o.height,
+        tiles: o.tiles,
+        ms: o.ms,
+        sigma: o.sigma,
+        strength: o.strength,
+        model: o.model,
+        backend: o.backend,
+        float: btoa(bin),
+        backendInfo: window.invdn.backendInfo,
+        status: document.getElementById("status").textContent,
+        download: !document.getElementById("download").hidden,
+      };
+    });
+    photo.wallMs = Date.now() - started;
+    if (photo.float) fs.writeFileSync(path.join(args.out, floatName), Buffer.from(photo.float, "base64"));
+    delete photo.float;
+    return photo;
+  };
+  if (args.calm) report.calm = await runPhoto(args.calm, "output-calm.f32");
+  report.photo = await runPhoto(args.photo, "output.f32");
   const downloadShown = () => !document.getElementById("download").hidden;
   await page.waitForFunction(downloadShown, null, { timeout: 10000 }).catch(() => {});
   report.photo.download = await page.evaluate(() => !document.getElementById("download").hidden);
@@ -153,7 +176,7 @@ try {
     window.invdn.state === "running" &&
     !document.getElementById("progress-row").hidden &&
     document.getElementById("progress").value >= 1;
-  await page.waitForFunction(firstTileDone, null, { timeout });
+  await page.waitForFunction(firstTileDone, null, { timeout, polling: 20 }); // a timer: rAF starves under load
   await page.click("#cancel");
   await page.waitForFunction(() => window.invdn.state !== "running", null, { timeout: 30000 }).catch(() => {});
   report.cancel = await page.evaluate(() => ({
