@@ -5,7 +5,7 @@ bundled weights, README "Limits"); on a photo with little noise it loses more de
 every photo app uses is a strength: ``output = noisy + s * (model - noisy)``. Here ``s`` comes from a per-weights
 curve of the photo's estimated noise sigma, fitted by ``invdn calibrate`` on clean photos the user chooses (for the
 bundled weights: their training photos, never the test photos) and stored in the weights' metadata as ``"strength"``;
-export manifests carry it so the apps apply the same curve (web_demo/strength.js; golden vectors in golden/strength/).
+export manifests carry it so the apps apply the same curve (web_demo/strength.js; golden/tiling/strength.json).
 
 The curve is fitted, not hand-set: for each calibration crop and noise level the strength that minimises the squared
 error (closed form) is paired with the crop's estimated sigma; the curve is their kernel-weighted mean at fixed knots,

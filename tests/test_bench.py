@@ -143,7 +143,7 @@ def test_malformed_results_are_one_clear_error(tmp_path, mutate, message):
     schema.validate(_good_doc())
     doc = _good_doc()
     mutate(doc)
-    with pytest.raises(InvdnError, match="") as err:
+    with pytest.raises(InvdnError) as err:
         schema.validate(doc)
     assert message in str(err.value) and "\n" not in str(err.value)
 

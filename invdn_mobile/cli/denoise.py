@@ -45,7 +45,7 @@ def denoise(
     input is never overwritten, nor any file when OUTDIR holds the inputs. A photo that fails is reported and the rest
     go on. The model alone loses detail on photos with little noise (sigma below about 10 in 8-bit levels), so by
     default (--strength auto) each photo's noise is estimated and only part of the model's change is kept where
-    the weights' calibrated curve says so (a note per photo); without a curve, a warning."""
+    the weights' calibrated curve says so (a note when under 80 %); without a curve, a warning."""
     from invdn_mobile.denoise import denoise_photo, ensemble_fn, load_denoiser, photo_strength, tiles_for
     from invdn_mobile.device import pick_device
     from invdn_mobile.strength import curve_of
