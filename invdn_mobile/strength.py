@@ -182,19 +182,41 @@ def resolve(strength: str, curve: StrengthCurve | None) -> Callable[[float], flo
     return None if value == 1.0 else (lambda sigma: value)
 
 
-def calibration_crops(files: list[Path], crop: int, per_photo: int, seed: int) -> list[tuple[str, np.ndarray]]:
-    """``per_photo`` seeded random ``crop``-sized crops of each photo at its own resolution (smaller photos whole)."""
+def parse_scales(text: str) -> list[float]:
+    """``--scales``: comma-separated numbers in (0, 1]."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(0 < v <= 1 for v in values):
+        raise InvdnError(f"--scales must be comma-separated numbers in (0, 1], got {text!r}")
+    return values
+
+
+def calibration_crops(
+    files: list[Path], crop: int, per_photo: int, seed: int, scales: Iterable[float] = (1.0,)
+) -> list[tuple[str, np.ndarray]]:
+    """``per_photo`` seeded random ``crop``-sized crops of each photo at each of ``scales`` of its resolution
+    (area-downscaled; smaller images whole)."""
+    import cv2
+
     from invdn_mobile.imageio import read_image
 
     rng = np.random.default_rng(seed)
     out = []
     for path in files:
-        rgb = read_image(path).rgb
-        h, w = rgb.shape[:2]
-        for i in range(per_photo):
-            y = int(rng.integers(0, max(h - crop, 0) + 1))
-            x = int(rng.integers(0, max(w - crop, 0) + 1))
-            out.append((f"{path.name}#{i}", np.ascontiguousarray(rgb[y : y + crop, x : x + crop])))
+        full = read_image(path).rgb
+        for scale in scales:
+            rgb = full
+            if scale != 1.0:
+                size = (max(1, round(full.shape[1] * scale)), max(1, round(full.shape[0] * scale)))
+                rgb = cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+            h, w = rgb.shape[:2]
+            for i in range(per_photo):
+                y = int(rng.integers(0, max(h - crop, 0) + 1))
+                x = int(rng.integers(0, max(w - crop, 0) + 1))
+                name = f"{path.name}@{scale:g}#{i}"
+                out.append((name, np.ascontiguousarray(rgb[y : y + crop, x : x + crop])))
     return out
 
 

@@ -21,6 +21,7 @@ from invdn_mobile.strength import (
     estimate_sigma,
     fit_curve,
     optimal_strength,
+    parse_scales,
     resolve,
 )
 
@@ -95,6 +96,27 @@ def test_weights_with_a_bad_strength_curve_fail_to_load_with_one_line(tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
+def test_calibration_crops_at_several_scales(sample_clean):
+    files = sorted(sample_clean.iterdir())
+    crops = calibration_crops(files, 64, 2, seed=3, scales=parse_scales("1,0.5,0.1"))
+    assert len(crops) == len(files) * 3 * 2
+    sizes = {p.name: read_image(p).rgb.shape[:2] for p in files}
+    for name, crop in crops:
+        photo, rest = name.split("@")
+        scale = float(rest.split("#")[0])
+        h, w = round(sizes[photo][0] * scale), round(sizes[photo][1] * scale)
+        assert crop.shape == (min(64, h), min(64, w), 3) and crop.dtype == np.float32
+    # area-downscaled crops hold more detail per pixel, which biases the noise estimate up
+    by_scale = {sc: np.mean([estimate_sigma(c) for n, c in crops if f"@{sc}#" in n]) for sc in ("1", "0.5")}
+    assert by_scale["0.5"] > by_scale["1"]
+    ((a_name, a),) = calibration_crops(files[:1], 64, 1, seed=3)
+    ((b_name, b),) = calibration_crops(files[:1], 64, 1, seed=3, scales=[1.0])
+    assert a_name == b_name and np.array_equal(a, b)
+    for bad in ("", "0", "1.5", "a,1", "-0.5"):
+        with pytest.raises(InvdnError, match="--scales must be comma-separated numbers in"):
+            parse_scales(bad)
+
+
 def test_resolve_strength_option():
     curve = StrengthCurve((0.0, 10.0), (0.0, 1.0))
     assert resolve("auto", curve) is curve and resolve("AUTO", None) is None
@@ -137,7 +159,8 @@ def test_calibrate_command_writes_the_sidecar_and_denoise_applies_it(tmp_path, t
     meta = read_meta(weights)
     curve = StrengthCurve.from_dict(meta["strength"], weights)
     assert meta["strength"]["calibration"]["photos"] == sorted(p.name for p in sample_clean.iterdir())
-    assert len(json.loads((tmp_path / "samples.json").read_text())) == 6
+    assert meta["strength"]["calibration"]["scales"] == [1.0, 0.5, 0.25]  # the default
+    assert len(json.loads((tmp_path / "samples.json").read_text())) == 3 * 3 * 2  # photos x scales x noises
     # the random tiny network only makes photos worse: it is kept at a low strength at every noise level
     assert curve(0.0) < 0.5
 

@@ -152,7 +152,14 @@ def calibrate(
         typer.Option("--noise", help="Noise models to calibrate over, repeatable (default: AWGN 0-30, ISO 100-6400)."),
     ] = None,
     crop: Annotated[int, typer.Option(min=16, max=4096, help="Crop size, at the photos' own resolution.")] = 256,
-    crops: Annotated[int, typer.Option(min=1, max=64, help="Random crops per photo.")] = 2,
+    crops: Annotated[int, typer.Option(min=1, max=64, help="Random crops per photo and scale.")] = 1,
+    scales: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated scales of the photos to crop from, in (0, 1] (1: own resolution; the default "
+            "spans the detail per pixel of full-size and downscaled photos, like training's scale range)."
+        ),
+    ] = "1,0.5,0.25",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the crops and the noise.")] = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the curve, write nothing.")] = False,
     samples_json: Annotated[
@@ -168,7 +175,7 @@ def calibrate(
     from invdn_mobile.device import pick_device
     from invdn_mobile.imageio import list_images
     from invdn_mobile.model.checkpoint import read_meta, write_meta
-    from invdn_mobile.strength import CALIBRATION_NOISES, calibration_crops
+    from invdn_mobile.strength import CALIBRATION_NOISES, calibration_crops, parse_scales
     from invdn_mobile.strength import calibrate as fit
 
     path = resolve_weights(weights, variant or "paper")
@@ -177,7 +184,7 @@ def calibrate(
     if not files:
         raise InvdnError(f"{data}: no photos to calibrate on")
     noises = noise or list(CALIBRATION_NOISES)
-    pieces = calibration_crops(files, crop, crops, seed)
+    pieces = calibration_crops(files, crop, crops, seed, parse_scales(scales))
     fn, multiple = ensemble_fn(denoiser), denoiser.model.config.multiple
     with progress_bar() as bar:
         task = bar.add_task("calibrate", total=len(noises) * len(pieces))
@@ -192,7 +199,14 @@ def calibrate(
     curve = type(curve)(
         curve.sigma,
         curve.strength,
-        calibration={"photos": names, "crop": crop, "crops_per_photo": crops, "noises": noises, "seed": seed},
+        calibration={
+            "photos": names,
+            "crop": crop,
+            "crops_per_photo": crops,
+            "scales": parse_scales(scales),
+            "noises": noises,
+            "seed": seed,
+        },
     )
     typer.echo("| estimated sigma | strength |\n|---|---|")
     for x, y in zip(curve.sigma, curve.strength):
