@@ -29,22 +29,27 @@ LOW_NOISE_SIGMA = 10.0
 NOTE_BELOW = 0.8  # --strength auto: a per-photo note when less than this part of the model's change is kept
 
 
-def photo_strength(photo: Photo, strength_fn: Callable[[float], float] | None, auto: bool) -> tuple[float, str | None]:
+def photo_strength(
+    photo: Photo, name: object, strength_fn: Callable[[float], float] | None, auto: bool
+) -> tuple[float, str | None]:
     """The strength to denoise ``photo`` with (``strength_fn`` of its estimated sigma; None: the model alone, 1) and a
-    line for the user: with ``auto``, how much of the model's change was kept (when below :data:`NOTE_BELOW`); with
-    the model alone on a photo with little noise, a warning."""
+    line for the user about ``name``: with ``auto``, how much of the model's change was kept (when below
+    :data:`NOTE_BELOW`); with the model alone on a photo with little noise, a warning."""
     sigma = estimate_sigma(photo.rgb)
     if strength_fn is None:
         if sigma >= LOW_NOISE_SIGMA:
             return 1.0, None
         return 1.0, (
-            f"warning: little noise (estimated sigma {sigma:.1f} in 8-bit levels): below about {LOW_NOISE_SIGMA:g} "
-            "this model alone removes more detail than noise"
+            f"warning: {name}: little noise (estimated sigma {sigma:.1f} in 8-bit levels): below about "
+            f"{LOW_NOISE_SIGMA:g} this model alone removes more detail than noise"
             + ("; `invdn calibrate` fits these weights a strength curve" if auto else "; --strength auto adapts to it")
         )
     s = float(strength_fn(sigma))
     if auto and s < NOTE_BELOW:
-        return s, f"note: estimated noise sigma {sigma:.1f}: kept {s:.0%} of the model's change (--strength 1: all)"
+        return (
+            s,
+            f"note: {name}: estimated noise sigma {sigma:.1f}: kept {s:.0%} of the model's change (--strength 1: all)",
+        )
     return s, None
 
 

@@ -63,10 +63,9 @@ def denoise(
         task = bar.add_task("denoise", total=None)
 
         def make(path, photo, index):
-            s, message = photo_strength(photo, strength_fn, auto)
+            s, message = photo_strength(photo, path, strength_fn, auto)
             if message:
-                kind, _, text = message.partition(": ")
-                typer.echo(f"{kind}: {path}: {text}", err=True)
+                typer.echo(message, err=True)
             bar.update(task, description=path.name, total=tiles_for(photo.size, tile, overlap, multiple), completed=0)
             advance = lambda n: bar.advance(task, n)  # noqa: E731
             return [denoise_photo(photo, fn, tile, overlap, multiple, batch, advance, strength=s)]

@@ -170,6 +170,8 @@ def calibrate(
     """Fit the weights' noise-adaptive strength curve (`invdn denoise --strength auto`): for noisy copies of clean
     photos, the blend of input and output closest to the clean photo, as a function of the estimated noise sigma.
     Writes it into the weights' JSON sidecar (WEIGHTS with .json), which export manifests pass on to the apps."""
+    import dataclasses
+
     from invdn_mobile.atomic import atomic_write_bytes
     from invdn_mobile.denoise import denoise_array, ensemble_fn, load_denoiser, resolve_weights
     from invdn_mobile.device import pick_device
@@ -184,7 +186,8 @@ def calibrate(
     if not files:
         raise InvdnError(f"{data}: no photos to calibrate on")
     noises = noise or list(CALIBRATION_NOISES)
-    pieces = calibration_crops(files, crop, crops, seed, parse_scales(scales))
+    scale_list = parse_scales(scales)
+    pieces = calibration_crops(files, crop, crops, seed, scale_list)
     fn, multiple = ensemble_fn(denoiser), denoiser.model.config.multiple
     with progress_bar() as bar:
         task = bar.add_task("calibrate", total=len(noises) * len(pieces))
@@ -196,14 +199,13 @@ def calibrate(
             on_step=lambda what: bar.update(task, description=what, advance=1),
         )
     names = sorted({p.name for p in files})
-    curve = type(curve)(
-        curve.sigma,
-        curve.strength,
+    curve = dataclasses.replace(
+        curve,
         calibration={
             "photos": names,
             "crop": crop,
             "crops_per_photo": crops,
-            "scales": parse_scales(scales),
+            "scales": scale_list,
             "noises": noises,
             "seed": seed,
         },
