@@ -8,14 +8,13 @@ it actually shares with each neighbour (weight ``(d + 0.5) / L`` at distance ``d
 and is 1 elsewhere, including along the photo's borders; the blend divides by the summed weights. Two linear ramps over
 the same overlap sum to exactly 1, so a pointwise function is reproduced exactly.
 
-The demo apps reimplement this module (web_demo/tiling.js; later the Android and iOS cores): ``tiling_spec`` is what
-every exported artifact's manifest entry records under ``"tiling"``, and ``golden_vectors`` writes the files in
-``golden/tiling/`` (``invdn golden``) that those ports are tested against.
+The demo apps reimplement this module (web_demo/tiling.js, android_demo/core, ios_demo/InvDNCore): ``tiling_spec``
+is what every exported artifact's manifest entry records under ``"tiling"``, and :mod:`invdn_mobile.golden` writes
+the files in ``golden/tiling/`` (``invdn golden``) that those ports are tested against.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -131,7 +130,7 @@ def _ramp(tile: int, before: int, after: int) -> np.ndarray:
     return w
 
 
-def _axis_windows(origins: tuple[int, ...], tile: int) -> list[np.ndarray]:
+def axis_windows(origins: tuple[int, ...], tile: int) -> list[np.ndarray]:
     out = []
     for i, o in enumerate(origins):
         before = origins[i - 1] + tile - o if i > 0 else 0
@@ -142,7 +141,7 @@ def _axis_windows(origins: tuple[int, ...], tile: int) -> list[np.ndarray]:
 
 def windows(p: TilePlan) -> list[np.ndarray]:
     """Blend weight ``(tile, tile)`` for each tile, in the order of ``p.origins``."""
-    wy, wx = _axis_windows(p.ys, p.tile), _axis_windows(p.xs, p.tile)
+    wy, wx = axis_windows(p.ys, p.tile), axis_windows(p.xs, p.tile)
     return [np.outer(a, b).astype(np.float32) for a in wy for b in wx]
 
 
@@ -187,153 +186,3 @@ def run_tiled(
         if on_tile is not None:
             on_tile(len(chunk))
     return (acc / weight)[: p.height, : p.width]
-
-
-# ---- golden vectors for the ports (web_demo/tiling.js, android_demo/core, ios_demo) ----
-
-GOLDEN_PLANS = (  # (tile, overlap) -> photo sizes (height, width): tiny, exact multiples, odd, very wide and tall
-    (
-        (256, 32),
-        ((1, 1), (37, 53), (256, 256), (257, 255), (512, 768), (480, 300), (1000, 37), (37, 1500), (3024, 4032)),
-    ),
-    ((128, 32), ((1, 1), (100, 200), (128, 128), (129, 384), (301, 199), (2000, 41))),
-    ((64, 16), ((1, 1), (3, 2), (37, 53), (64, 64), (65, 63), (112, 160), (150, 200), (301, 199), (16, 700))),
-    ((64, 0), ((64, 64), (100, 130), (200, 129))),
-    ((24, 20), ((24, 24), (25, 23), (37, 53), (80, 41))),
-    ((16, 4), ((1, 1), (5, 7), (16, 16), (17, 15), (37, 53), (28, 40))),
-)
-GOLDEN_IMAGE = (37, 53, 3)  # seeded test image for the blend vectors
-GOLDEN_IMAGE_SEED = 2026
-GOLDEN_BLENDS = ((16, 4), (24, 20), (32, 0), (64, 16))  # (tile, overlap)
-GOLDEN_PADS = ((3, 2, 16), (5, 7, 16), (37, 53, 64), (1, 1, 8))  # (height, width, tile): padded with PADDING
-STUB_FORMULA = (
-    "per tile, in float32: out[c, i, j] = 0.5 * x[c, i, j] + float32((i + 2 * j + 3 * c) / (4 * tile)), with (i, j) "
-    "the row and column inside the tile and c the channel (pointwise but position-dependent, so overlapping tiles "
-    "disagree and the blend weights decide the result)"
-)
-FLOAT32_ENCODING = "base64 of little-endian float32, HWC row-major (height, width, channels)"
-
-
-def golden_stub(batch: np.ndarray) -> np.ndarray:
-    """The stub per-tile function of the blend vectors (:data:`STUB_FORMULA`), NCHW float32 -> NCHW float32."""
-    _, c, t, _ = batch.shape
-    ci, yi, xi = np.meshgrid(np.arange(c), np.arange(t), np.arange(t), indexing="ij")
-    offset = ((yi + 2 * xi + 3 * ci) / (4 * t)).astype(np.float32)
-    return (np.float32(0.5) * batch.astype(np.float32) + offset).astype(np.float32)
-
-
-def golden_image() -> np.ndarray:
-    return np.random.default_rng(GOLDEN_IMAGE_SEED).random(GOLDEN_IMAGE, dtype=np.float32)
-
-
-def _f32(array: np.ndarray) -> str:
-    import base64
-
-    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
-
-
-def _plan_case(height: int, width: int, tile: int, overlap: int) -> dict:
-    p = plan(height, width, tile, overlap)
-    return {
-        "height": height,
-        "width": width,
-        "tile": tile,
-        "overlap": overlap,
-        "multiple": MULTIPLE,
-        "padded": list(p.padded),
-        "ys": list(p.ys),
-        "xs": list(p.xs),
-        "tiles": [[y, x, tile, tile] for y, x in p.origins],
-        "window_y": [w.tolist() for w in _axis_windows(p.ys, tile)],
-        "window_x": [w.tolist() for w in _axis_windows(p.xs, tile)],
-    }
-
-
-def golden_vectors() -> dict[str, dict]:
-    """The golden files (name -> JSON document) that the demo apps' tiling ports are tested against."""
-    common = {
-        "generator": "invdn_mobile.tiling.golden_vectors (invdn golden -o golden/tiling)",
-        "reference": "invdn_mobile/tiling.py",
-    }
-    plans = common | {
-        "description": "Tile plans and per-axis blend windows. tiles: [y, x, height, width] in the padded photo, "
-        "row-major; window_y[i] / window_x[j]: the float64 weights of the i-th tile row / j-th tile column; the 2-D "
-        "weight of tile (i, j) is float32(window_y[i][r] * window_x[j][c]).",
-        "origins_formula": ORIGINS_FORMULA,
-        "window_formula": WINDOW_FORMULA,
-        "cases": [_plan_case(h, w, t, o) for (t, o), sizes in GOLDEN_PLANS for h, w in sizes],
-    }
-    padding = common | {
-        "description": f"Mirror padding ({PADDING}) at the bottom and right to at least one tile; images are the "
-        "golden image's top-left height x width crop.",
-        "padding": PADDING,
-        "padding_formula": PADDING_FORMULA,
-        "encoding": FLOAT32_ENCODING,
-        "cases": [],
-    }
-    image = golden_image()
-    for h, w, t in GOLDEN_PADS:
-        crop = image[:h, :w]
-        p = plan(h, w, t, 0)
-        padded = pad_image(crop, p)
-        padding["cases"].append(
-            {
-                "height": h,
-                "width": w,
-                "tile": t,
-                "padded": list(padded.shape[:2]),
-                "image": _f32(crop),
-                "expected": _f32(padded),
-            }
-        )
-    blend = common | {
-        "description": "One seeded image through run_tiled with a stub per-tile function instead of the model: "
-        "plan(height, width, tile, overlap), mirror padding, stub on every tile, feathered blend, crop.",
-        "stub_formula": STUB_FORMULA,
-        "image_generator": f"numpy.random.default_rng({GOLDEN_IMAGE_SEED}).random({GOLDEN_IMAGE}, dtype=float32)",
-        "height": GOLDEN_IMAGE[0],
-        "width": GOLDEN_IMAGE[1],
-        "channels": GOLDEN_IMAGE[2],
-        "encoding": FLOAT32_ENCODING,
-        "image": _f32(image),
-        "tolerance": 1e-6,
-        "cases": [],
-    }
-    for t, o in GOLDEN_BLENDS:
-        p = plan(image.shape[0], image.shape[1], t, o)
-        out = run_tiled(image, golden_stub, p, batch=3)
-        blend["cases"].append({"tile": t, "overlap": o, "tiles": len(p), "expected": _f32(out)})
-    from invdn_mobile.strength import golden_doc
-
-    strength = golden_doc(_f32, FLOAT32_ENCODING)
-    return {"plans.json": plans, "padding.json": padding, "blend.json": blend, "strength.json": strength}
-
-
-def dump_golden(doc: dict) -> str:
-    """Stable text of a golden document: top-level keys one per line, each case on one line."""
-    lines = ["{"]
-    items = list(doc.items())
-    for n, (key, value) in enumerate(items):
-        comma = "," if n + 1 < len(items) else ""
-        if key == "cases":
-            body = ",\n".join("    " + json.dumps(case, separators=(", ", ": ")) for case in value)
-            lines.append(f'  "cases": [\n{body}\n  ]{comma}')
-        else:
-            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}{comma}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def write_golden(out_dir) -> list:
-    """Write the golden files into ``out_dir`` (atomically, one by one); the paths written."""
-    from pathlib import Path
-
-    from invdn_mobile.atomic import atomic_path
-
-    out_dir = Path(out_dir)
-    written = []
-    for name, doc in golden_vectors().items():
-        with atomic_path(out_dir / name) as tmp:
-            tmp.write_text(dump_golden(doc))
-        written.append(out_dir / name)
-    return written

@@ -60,7 +60,7 @@ function ramp(tile, before, after) {
   return w;
 }
 
-// _axis_windows
+// axis_windows
 export function axisWindows(origins, tile) {
   const out = [];
   for (let i = 0; i < origins.length; i++) {

@@ -68,7 +68,7 @@ def golden(
 ) -> None:
     """Write the tiling golden vectors (plans, blend windows, mirror padding, one blended image) that the demo apps'
     tiling ports are tested against."""
-    from invdn_mobile.tiling import write_golden
+    from invdn_mobile.golden import write_golden
 
     for path in write_golden(out):
         typer.echo(str(path))
