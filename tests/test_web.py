@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_part
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -59,8 +60,7 @@ def exported(tmp_path_factory, sample_clean):
 
 @pytest.fixture(scope="module")
 def site(exported, tmp_path_factory):
-    if not (WEB_DEMO / "node_modules" / "onnxruntime-web").is_dir():
-        pytest.skip("web_demo/node_modules/onnxruntime-web is missing (npm ci --prefix web_demo)")
+    require_part("browser", _browser_missing())
     _, model = exported
     folder = web.build_site([model], tmp_path_factory.mktemp("web") / "site")
     server = web.serve(folder, port=0)
@@ -72,9 +72,7 @@ def site(exported, tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(site, tmp_path_factory, sample_noisy, sample_clean):
     """One browser session running every check; its report and files."""
-    missing = _browser_missing()
-    if missing:
-        pytest.skip(missing)
+    require_part("browser", _browser_missing())
     url, folder, model = site
     work = tmp_path_factory.mktemp("browser")
     h, w = PHOTO_SIZE
