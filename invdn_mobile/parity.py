@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from invdn_mobile.denoise import denoise_array, ensemble_fn
-from invdn_mobile.evaluate.metrics import psnr, ssim
-from invdn_mobile.evaluate.run import make_noisy
 from invdn_mobile.export.registry import GATES
 from invdn_mobile.imageio import list_images, read_image
+from invdn_mobile.metrics import psnr, ssim
+from invdn_mobile.noise import make_noisy
 from invdn_mobile.tiling import default_overlap, iter_tiles, plan
 
 DEFAULT_NOISE = "camera:iso3200"
@@ -82,8 +82,7 @@ def measure(name, fmt, precision, runner, photos, reference, tile: int) -> Parit
         finite &= bool(np.isfinite(out_tile).all() and np.isfinite(out).all())
         tile_err = max(tile_err, float(np.abs(out_tile - ref_tile).max()))
         err = max(err, float(np.abs(out - ref).max()))
-        mse = float(np.mean((np.clip(out, 0, 1) - np.clip(ref, 0, 1)) ** 2))
-        p_torch.append(100.0 if mse == 0 else -10 * math.log10(mse))
+        p_torch.append(psnr(np.clip(ref, 0, 1), out))
         p_clean.append(psnr(clean, out))
         s_clean.append(ssim(clean, out))
         p_ref.append(psnr(clean, ref))

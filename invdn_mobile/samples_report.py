@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from invdn_mobile.evaluate.metrics import psnr, ssim
 from invdn_mobile.imageio import list_images, read_image
+from invdn_mobile.metrics import psnr, ssim
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -229,8 +229,7 @@ def calibrate(
 ) -> tuple[StrengthCurve, list[dict]]:
     """Fit the strength curve of ``denoise`` (HWC noisy -> HWC denoised) on seeded noisy copies of ``crops``.
     Returns the curve and the samples ``{"crop", "noise", "sigma", "strength"}`` it was fitted to."""
-    from invdn_mobile.evaluate.run import make_noisy
-    from invdn_mobile.noise import parse_noise
+    from invdn_mobile.noise import make_noisy, parse_noise
 
     noises = list(noises)
     for spec in noises:

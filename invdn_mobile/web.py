@@ -94,7 +94,7 @@ def onnxruntime_web_version(web_demo: Path | None = None) -> str:
 
 def web_targets(names: list[str] | None = None):
     """The recipes to serve: ``names`` (any ONNX recipe), or every ``web-*`` recipe."""
-    from invdn_mobile.export.run import get_target, load_targets
+    from invdn_mobile.export.targets import get_target, load_targets
 
     if not names:
         targets = [t for n, t in load_targets().items() if n.startswith(WEB_TARGET_PREFIX)]
@@ -116,7 +116,7 @@ def find_reusable(
     """The constant-z ONNX entry of ``out_dir``'s manifest exported from these weights at this precision and tile
     (and, for INT8, with these layers kept in float), whose file is still the one recorded and passed its gate; None
     when there is none."""
-    from invdn_mobile.export.run import read_manifest, sha256
+    from invdn_mobile.export.manifest import read_manifest, sha256
 
     if not (out_dir / "manifest.json").is_file():
         return None
@@ -156,7 +156,8 @@ def ensure_exported(
     """Reuse ``target``'s artifact in ``export_root/<target>`` when its weights and tile match, else export it (with
     the parity gate). None when the fresh export failed its gate."""
     from invdn_mobile.denoise import resolve_weights
-    from invdn_mobile.export.run import export_artifacts, sha256
+    from invdn_mobile.export.manifest import sha256
+    from invdn_mobile.export.run import export_artifacts
     from invdn_mobile.model.checkpoint import load_weights, read_meta
 
     tile = tile or target.tile

@@ -271,13 +271,13 @@ def test_low_noise_warning(tmp_path, tiny_weights, sample_clean, sample_noisy):
 def test_export_defaults_work_outside_the_checkout(tmp_path, monkeypatch):
     from pathlib import Path
 
-    import invdn_mobile.export.run as export_run
+    import invdn_mobile.export.photos as export_photos
     from invdn_mobile.errors import InvdnError
-    from invdn_mobile.export.run import sample_photos
+    from invdn_mobile.export.photos import sample_photos
 
     monkeypatch.chdir(tmp_path)  # no samples/ here: the checkout's are used
     assert sample_photos("clean").resolve() == (Path(__file__).resolve().parents[1] / "samples" / "clean")
-    monkeypatch.setattr(export_run, "__file__", str(tmp_path / "a" / "b" / "run.py"))  # an install without them
+    monkeypatch.setattr(export_photos, "__file__", str(tmp_path / "a" / "b" / "photos.py"))  # an install without them
     with pytest.raises(InvdnError, match="pass --calibration DIR"):
         sample_photos("calibration")
 

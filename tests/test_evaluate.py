@@ -91,7 +91,7 @@ def test_frontier_times_only_artifacts_of_the_bundled_weights(tmp_path):
 def test_psnr_of_identical_images_is_capped():
     import numpy as np
 
-    from invdn_mobile.evaluate.metrics import PSNR_MAX, psnr
+    from invdn_mobile.metrics import PSNR_MAX, psnr
 
     x = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
     assert psnr(x, x) == PSNR_MAX

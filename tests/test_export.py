@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from invdn_mobile.cli.main import app
 from invdn_mobile.export.registry import FORMATS, GATES
-from invdn_mobile.export.run import all_format_precisions
+from invdn_mobile.export.targets import all_format_precisions
 from invdn_mobile.model.checkpoint import default_weights, read_meta
 
 runner = CliRunner()
@@ -33,7 +33,7 @@ def weights(tiny_weights):
 
 def _recipe_keep_float(fmt, precision) -> list[str]:
     """The measured keep_float of the recipe for this format x precision (INT8 recipes carry one)."""
-    from invdn_mobile.export.run import load_targets
+    from invdn_mobile.export.targets import load_targets
 
     for target in load_targets().values():
         if (target.format, target.precision) == (fmt, precision):
@@ -222,7 +222,7 @@ def test_coreml_structural_validation_catches_a_wrong_contract(tmp_path, tiny_we
 
 def test_manifest_keeps_one_entry_per_artifact(tmp_path):
     """A re-export replaces its artifact's entry, also when the earlier one was rejected (and the other way)."""
-    from invdn_mobile.export.run import read_manifest, write_manifest
+    from invdn_mobile.export.manifest import read_manifest, write_manifest
 
     write_manifest(tmp_path, [{"file": "a.onnx.rejected", "n": 1}, {"file": "b.onnx", "n": 1}])
     write_manifest(tmp_path, [{"file": "a.onnx", "n": 2}])

@@ -186,8 +186,9 @@ def test_calibrate_command_writes_the_sidecar_and_denoise_applies_it(tmp_path, t
 
 def test_evaluate_reports_the_auto_strength_row(tmp_path, sample_clean, tiny_weights):
     from invdn_mobile.denoise import load_denoiser
-    from invdn_mobile.evaluate.metrics import PSNR_MAX
-    from invdn_mobile.evaluate.run import evaluate, make_noisy
+    from invdn_mobile.evaluate.run import evaluate
+    from invdn_mobile.metrics import PSNR_MAX
+    from invdn_mobile.noise import make_noisy
 
     denoiser, _ = load_denoiser(tiny_weights, None, torch.device("cpu"))
     curve = StrengthCurve((0.0, 3.0, 10.0, 20.0), (0.0, 0.0, 0.5, 1.0))

@@ -79,8 +79,9 @@ def torch_backends(weights: Path | None, variant: str, device: str, tile: int, c
 def artifact_backends(artifacts: Path, device: str, variants: list[str] | None = None) -> list[Backend]:
     """One row per constant-z artifact of every target recipe found in ``artifacts`` (``export/out``); targets not
     exported yet are skipped rows. On CUDA: the ONNX artifacts on ONNX Runtime's CUDA provider."""
+    from invdn_mobile.export.manifest import read_manifest
     from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.run import load_targets, read_manifest
+    from invdn_mobile.export.targets import load_targets
     from invdn_mobile.runtimes import load_runner
 
     cores = os.cpu_count() or 1

@@ -64,7 +64,8 @@ def export(
     from invdn_mobile.atomic import output_dir
     from invdn_mobile.denoise import resolve_weights
     from invdn_mobile.export.registry import check_precision, get_format
-    from invdn_mobile.export.run import export_artifacts, get_target, load_targets
+    from invdn_mobile.export.run import export_artifacts
+    from invdn_mobile.export.targets import get_target, load_targets
     from invdn_mobile.model.checkpoint import load_weights
     from invdn_mobile.parity import ParityRow, markdown
     from invdn_mobile.tiling import check_options
@@ -77,7 +78,7 @@ def export(
     elif name:
         jobs = [get_target(name)]
     elif fmt and precision:
-        from invdn_mobile.export.run import Target
+        from invdn_mobile.export.targets import Target
 
         jobs = [Target(name=f"{fmt}-{precision}", format=fmt, precision=precision, variants=[variant or "paper"])]
     else:
@@ -165,8 +166,9 @@ def parity(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
 ) -> None:
     """Run artifacts against the PyTorch FP32 denoiser and the clean photos; exit non-zero when a gate fails."""
+    from invdn_mobile.export.manifest import read_manifest, weights_for_entry
     from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.run import check_artifact, parity_reference, read_manifest, weights_for_entry
+    from invdn_mobile.export.run import check_artifact, parity_reference
     from invdn_mobile.model.checkpoint import load_weights
     from invdn_mobile.parity import markdown
 

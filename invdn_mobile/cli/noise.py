@@ -73,7 +73,7 @@ def generate_noise(
     from invdn_mobile.denoise import denoise_photo, load_denoiser
     from invdn_mobile.device import pick_device
     from invdn_mobile.errors import InvdnError
-    from invdn_mobile.noise.generate import perturb_fn
+    from invdn_mobile.model.noise_generation import perturb_fn
     from invdn_mobile.tiling import check_options
 
     if not (math.isfinite(epsilon) and epsilon >= 0):

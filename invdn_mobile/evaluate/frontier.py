@@ -22,7 +22,7 @@ TILE = 256
 def _latencies(variant: str, artifacts: Path, settings: Settings) -> dict:
     """Only artifacts exported from the bundled weights count: latency does not depend on the weights, but the
     gate a stale artifact passed does."""
-    from invdn_mobile.export.run import sha256
+    from invdn_mobile.export.manifest import sha256
     from invdn_mobile.model.checkpoint import default_weights
 
     bundled = default_weights(variant)

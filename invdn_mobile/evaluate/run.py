@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from invdn_mobile.denoise import denoise_array, ensemble_fn
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.evaluate.baselines import BASELINES, run_baseline
-from invdn_mobile.evaluate.metrics import psnr, ssim
 from invdn_mobile.imageio import list_images, read_image
-from invdn_mobile.noise import parse_noise
+from invdn_mobile.metrics import psnr, ssim
+from invdn_mobile.noise import make_noisy, parse_noise
 from invdn_mobile.strength import blend, estimate_sigma
 
 
@@ -35,13 +34,6 @@ class Row:
             "ssim": round(self.ssim, 4),
             "images": self.images,
         }
-
-
-def make_noisy(clean: np.ndarray, spec: str, seed: int) -> np.ndarray:
-    """The noisy copy of an HWC image under ``spec`` with a fixed seed (identical for every method)."""
-    x = torch.from_numpy(clean.transpose(2, 0, 1).copy())[None]
-    y = parse_noise(spec)(x, torch.Generator().manual_seed(seed))
-    return y[0].numpy().transpose(1, 2, 0).astype(np.float32)
 
 
 def evaluate(

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from invdn_mobile.errors import InvdnError, missing_extra
-from invdn_mobile.export.quiet import quiet
 from invdn_mobile.model import Denoiser
+from invdn_mobile.quiet import quiet
 
 INPUT, Z_INPUT, OUTPUT = "image", "z", "denoised"
 MIN_TARGET = "iOS16"  # ML Program with image outputs and FP16 image I/O

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from invdn_mobile.errors import InvdnError, missing_extra
-from invdn_mobile.export.quiet import quiet
 from invdn_mobile.model import Denoiser
+from invdn_mobile.quiet import quiet
 
 OPSET = 18
 INPUT, Z_INPUT, OUTPUT = "image", "z", "denoised"

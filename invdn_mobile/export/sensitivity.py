@@ -61,9 +61,9 @@ def _psnr(clean: np.ndarray, out: np.ndarray) -> float:
     """Mean PSNR (dB) of NCHW batches, the output clipped to [0, 1]."""
     import torch
 
-    from invdn_mobile.evaluate.metrics import psnr_torch
+    from invdn_mobile.metrics import psnr_batch
 
-    return float(psnr_torch(torch.from_numpy(np.clip(out, 0, 1)), torch.from_numpy(clean)).mean())
+    return float(psnr_batch(torch.from_numpy(np.clip(out, 0, 1)), torch.from_numpy(clean)).mean())
 
 
 def search(
@@ -78,8 +78,8 @@ def search(
 ) -> Sensitivity:
     """Measure every group's damage, then keep the worst 0, 1, 2, 3, 4, 8, 16, ... groups in float until the drop is
     at most ``target_drop`` (or every group is float)."""
+    from invdn_mobile.export.photos import calibration_data, noisy_crops, sample_photos
     from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.run import calibration_data, noisy_crops, sample_photos
 
     backend = get_format(fmt_name).module()
     if not hasattr(backend, "quantize_int8"):

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from invdn_mobile.errors import InvdnError, missing_extra
-from invdn_mobile.export.quiet import quiet
 from invdn_mobile.model import Denoiser
+from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes.litert import interpreter
 
 INPUT, Z_INPUT = "image", "z"

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from invdn_mobile.errors import InvdnError
@@ -72,3 +73,11 @@ def _range(spec: str, m: re.Match, what: str, limits: tuple[float, float]) -> tu
 
 
 __all__ = ["AWGN", "CameraNoise", "Mixture", "NoiseModel", "parse_noise"]
+
+
+def make_noisy(clean: np.ndarray, spec: str, seed: int) -> np.ndarray:
+    """The noisy copy of an HWC float32 image under the noise ``spec`` with a fixed seed: how evaluation, parity and
+    strength calibration make their noisy photos (identical for every method compared)."""
+    x = torch.from_numpy(clean.transpose(2, 0, 1).copy())[None]
+    y = parse_noise(spec)(x, torch.Generator().manual_seed(seed))
+    return y[0].numpy().transpose(1, 2, 0).astype(np.float32)

@@ -17,7 +17,7 @@ from invdn_mobile.atomic import atomic_path, make_dir
 from invdn_mobile.data.dataset import CropDataset, center_crops, crop_loader, load_uint8, split_files
 from invdn_mobile.device import pick_device
 from invdn_mobile.errors import InvdnError
-from invdn_mobile.evaluate.metrics import psnr_torch
+from invdn_mobile.metrics import psnr_batch
 from invdn_mobile.model import Denoiser, InvDN, get_variant
 from invdn_mobile.model.checkpoint import save_weights
 from invdn_mobile.noise import parse_noise
@@ -150,7 +150,7 @@ def validate(model: InvDN, clean: torch.Tensor, noisy: torch.Tensor, device, bat
     scores = []
     for i in range(0, len(clean), batch):
         out = denoiser(noisy[i : i + batch].to(device)).clamp(0, 1).float().cpu()
-        scores.append(psnr_torch(out, clean[i : i + batch]))
+        scores.append(psnr_batch(out, clean[i : i + batch]))
     model.train()
     return float(torch.cat(scores).mean())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from invdn_mobile.model import InvDN
+from invdn_mobile.model.invdn import InvDN
 
 
 def perturb_fn(model: InvDN, epsilon: float, seed: int, device):

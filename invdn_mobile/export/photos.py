@@ -1,0 +1,54 @@
+"""The photos export uses: the parity photos (default ``samples/clean``) and the INT8 calibration crops (default
+``samples/calibration``), seeded crops with the training noise mixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from invdn_mobile.data.dataset import CropDataset, load_uint8
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.imageio import list_images
+from invdn_mobile.noise import parse_noise
+
+CALIBRATION_NOISE = "camera+awgn:5-50"
+
+
+def noisy_crops(photos_dir: Path, tile: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` seeded ``tile`` crops of the clean photos in ``photos_dir`` and their noisy versions (the training
+    noise mixture), NCHW float32."""
+    files = list_images(photos_dir) if photos_dir.is_dir() else []
+    if not files:
+        raise InvdnError(f"{photos_dir}: no photos for calibration (pass a folder of clean photos)")
+    crops = CropDataset(load_uint8(files, tile), tile, seed)
+    clean = torch.stack([crops[i] for i in range(count)])
+    noisy = parse_noise(CALIBRATION_NOISE)(clean, torch.Generator().manual_seed(seed))
+    return clean.numpy(), noisy.numpy()
+
+
+def sample_photos(kind: str, given: Path | None = None) -> Path:
+    """``given``, or the default photo folder ``samples/<kind>`` (``clean``: parity, ``calibration``: INT8
+    calibration): the working folder's when it has one, else the one of the source checkout this package runs from;
+    with neither, a one-line error that says what to pass."""
+    if given is not None:
+        return Path(given)
+    for folder in (Path("samples") / kind, Path(__file__).resolve().parents[2] / "samples" / kind):
+        if folder.is_dir():
+            return folder
+    option = "--images" if kind == "clean" else "--calibration"
+    raise InvdnError(f"no samples/{kind} folder here or in the package's checkout: pass {option} DIR (clean photos)")
+
+
+def calibration_data(photos_dir: Path | None, tile: int, count: int, z: np.ndarray | None, seed: int = 0) -> list[dict]:
+    """``count`` noisy ``tile`` crops (training noise mixture) from clean photos (default ``samples/calibration``), as
+    NCHW feeds ``{"image", "z"}`` (backends convert the layout)."""
+    _, noisy = noisy_crops(sample_photos("calibration", photos_dir), tile, count, seed)
+    feeds = []
+    for item in noisy:
+        feed = {"image": item[None].astype(np.float32)}
+        if z is not None:
+            feed["z"] = z
+        feeds.append(feed)
+    return feeds

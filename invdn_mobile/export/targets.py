@@ -1,0 +1,64 @@
+"""Target recipes: one TOML file per deployment target in ``export/targets/`` (format, precision, tile, variants,
+INT8 layers kept in float), loaded and checked against the format table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomllib
+
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.export.registry import FORMATS, check_precision, get_format
+from invdn_mobile.model.variants import VARIANTS
+
+TARGETS_DIR = Path(__file__).resolve().parent / "targets"
+
+
+@dataclass
+class Target:
+    name: str
+    format: str
+    precision: str
+    tile: int = 256
+    variants: list[str] = field(default_factory=lambda: ["paper"])  # model variants `export all` makes; first = default
+    z_input_variant: bool = True  # also export the artifact that takes z as a second input
+    description: str = ""
+    cpu_only: bool = False  # TFLite: skip the LiteRT GPU delegate op check
+    # INT8: layers kept in float (see --sensitivity): one list for every variant, or a table keyed by variant
+    keep_float: list[str] | dict[str, list[str]] = field(default_factory=list)
+
+    @property
+    def variant(self) -> str:
+        return self.variants[0]
+
+    def options(self, variant: str) -> dict:
+        keep = self.keep_float.get(variant, []) if isinstance(self.keep_float, dict) else self.keep_float
+        return {"cpu_only": self.cpu_only, "keep_float": list(keep)}
+
+
+def load_targets() -> dict[str, Target]:
+    targets = {}
+    for path in sorted(TARGETS_DIR.glob("*.toml")):
+        data = tomllib.loads(path.read_text())
+        if "variant" in data:  # one variant: shorthand for variants = [it]
+            data["variants"] = [data.pop("variant")]
+        target = Target(name=path.stem, **data)
+        unknown = set(target.variants) - set(VARIANTS)
+        if unknown or not target.variants:
+            raise InvdnError(f"{path}: unknown variants {sorted(unknown)} (known: {', '.join(VARIANTS)})")
+        fmt = get_format(target.format)
+        check_precision(fmt, target.precision)
+        targets[target.name] = target
+    return targets
+
+
+def get_target(name: str) -> Target:
+    targets = load_targets()
+    if name not in targets:
+        raise InvdnError(f"unknown target {name!r}; choose one of: {', '.join(targets)}")
+    return targets[name]
+
+
+def all_format_precisions() -> list[tuple[str, str]]:
+    return [(f.name, p) for f in FORMATS.values() for p in f.precisions]
