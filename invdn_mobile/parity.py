@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from invdn_mobile.denoise import denoise_array, ensemble_fn
+from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.registry import GATES
 from invdn_mobile.imageio import list_images, read_image
 from invdn_mobile.metrics import psnr, ssim
@@ -50,8 +51,6 @@ def load_photos(images: Path, noise: str = DEFAULT_NOISE, seed: int = 0) -> list
     """(clean, noisy) pairs from a folder of clean photos; the noise is seeded per photo."""
     files = list_images(images)
     if not files:
-        from invdn_mobile.errors import InvdnError
-
         raise InvdnError(f"{images}: no photos for parity")
     pairs = []
     for i, f in enumerate(files):

@@ -1,7 +1,7 @@
 """Noise-adaptive strength: how much of the model's output to keep, from the photo's own noise level.
 
 InvDN returns its clean image through 4x-downscaled channels, so its output has a detail ceiling (about 29 dB for the
-bundled weights, README "Limits"); on a photo with little noise it loses more detail than it removes noise. The fix
+bundled weights, docs/quality.md "Limits"); on a photo with little noise it loses more detail than it removes noise. The fix
 every photo app uses is a strength: ``output = noisy + s * (model - noisy)``. Here ``s`` comes from a per-weights
 curve of the photo's estimated noise sigma, fitted by ``invdn calibrate`` on clean photos the user chooses (for the
 bundled weights: their training photos, never the test photos) and stored in the weights' metadata as ``"strength"``;
@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.imageio import read_image
+from invdn_mobile.noise import make_noisy, parse_noise
 
 ESTIMATOR = "donoho-haar-diagonal-mad-v1"
 SIGMA_KNOTS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 14.0, 17.0, 20.0, 25.0, 30.0)
@@ -200,8 +202,6 @@ def calibration_crops(
     (area-downscaled; smaller images whole)."""
     import cv2
 
-    from invdn_mobile.imageio import read_image
-
     rng = np.random.default_rng(seed)
     out = []
     for path in files:
@@ -229,7 +229,6 @@ def calibrate(
 ) -> tuple[StrengthCurve, list[dict]]:
     """Fit the strength curve of ``denoise`` (HWC noisy -> HWC denoised) on seeded noisy copies of ``crops``.
     Returns the curve and the samples ``{"crop", "noise", "sigma", "strength"}`` it was fitted to."""
-    from invdn_mobile.noise import make_noisy, parse_noise
 
     noises = list(noises)
     for spec in noises:

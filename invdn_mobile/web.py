@@ -22,7 +22,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from invdn_mobile.atomic import atomic_dir
+from invdn_mobile.denoise import resolve_weights
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.export.manifest import read_manifest, sha256
+from invdn_mobile.export.run import export_artifacts
+from invdn_mobile.export.targets import get_target, load_targets
+from invdn_mobile.model.checkpoint import load_weights, read_meta
 from invdn_mobile.tiling import tiling_spec
 
 WEB_DEMO = Path(__file__).resolve().parent.parent / "web_demo"
@@ -94,7 +99,6 @@ def onnxruntime_web_version(web_demo: Path | None = None) -> str:
 
 def web_targets(names: list[str] | None = None):
     """The recipes to serve: ``names`` (any ONNX recipe), or every ``web-*`` recipe."""
-    from invdn_mobile.export.targets import get_target, load_targets
 
     if not names:
         targets = [t for n, t in load_targets().items() if n.startswith(WEB_TARGET_PREFIX)]
@@ -116,7 +120,6 @@ def find_reusable(
     """The constant-z ONNX entry of ``out_dir``'s manifest exported from these weights at this precision and tile
     (and, for INT8, with these layers kept in float), whose file is still the one recorded and passed its gate; None
     when there is none."""
-    from invdn_mobile.export.manifest import read_manifest, sha256
 
     if not (out_dir / "manifest.json").is_file():
         return None
@@ -155,10 +158,6 @@ def ensure_exported(
 ) -> Model | None:
     """Reuse ``target``'s artifact in ``export_root/<target>`` when its weights and tile match, else export it (with
     the parity gate). None when the fresh export failed its gate."""
-    from invdn_mobile.denoise import resolve_weights
-    from invdn_mobile.export.manifest import sha256
-    from invdn_mobile.export.run import export_artifacts
-    from invdn_mobile.model.checkpoint import load_weights, read_meta
 
     tile = tile or target.tile
     path = resolve_weights(weights, target.variant)
@@ -235,7 +234,7 @@ def build_site(models: list[Model], site: Path = DEFAULT_SITE, web_demo: Path | 
         manifest = {
             "artifacts": [site_entry(m) for m in models],
             "site": {
-                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "onnxruntime-web": onnxruntime_web_version(web_demo),
             },
         }

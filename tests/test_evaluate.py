@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from invdn_mobile.cli.main import app
@@ -38,13 +39,47 @@ def test_evaluate_rows_on_real_photos(tmp_path, sample_clean, tiny_weights):
     assert by[("nlm", "awgn:25")]["psnr"] > by[("noisy", "awgn:25")]["psnr"] + 2
 
 
-def test_evaluate_same_noisy_images_for_every_method(sample_clean, tmp_path):
+def test_every_method_is_scored_on_the_same_seeded_noisy_image_and_tta_averages_eight_views(
+    sample_clean, tmp_path, tiny_weights
+):
+    """Each row is recomputed here from one noisy copy (the documented seed: seed + 1000 * noise index + photo index):
+    the noisy row, NLM on it, the single pass and the x8 ensemble (--tta), which is the mean of the model on the 8
+    flips/rotations of the photo, undone — computed here with numpy, not with the ensemble code."""
+    import numpy as np
+    import torch
     from PIL import Image
 
-    Image.open(sample_clean / "cups.png").crop((0, 0, 64, 64)).save(tmp_path / "c.png")
-    a = evaluate(tmp_path, ["camera:iso1600"], baselines=["nlm"])
-    b = evaluate(tmp_path, ["camera:iso1600"], baselines=["nlm"])
-    assert [r.to_dict() for r in a] == [r.to_dict() for r in b]
+    from invdn_mobile.denoise import load_denoiser
+    from invdn_mobile.evaluate.baselines import run_baseline
+    from invdn_mobile.imageio import read_image
+    from invdn_mobile.metrics import psnr
+    from invdn_mobile.noise import make_noisy
+
+    Image.open(sample_clean / "cups.png").crop((0, 0, 64, 48)).save(tmp_path / "c.png")
+    denoiser, _ = load_denoiser(tiny_weights, None, torch.device("cpu"))
+    rows = evaluate(tmp_path, ["awgn:20", "camera:iso1600"], denoiser, tta=True, baselines=["nlm"], tile=0)
+    got = {(r.method, r.noise): r.psnr for r in rows}
+    clean = read_image(tmp_path / "c.png").rgb
+    for n_index, spec in enumerate(["awgn:20", "camera:iso1600"]):
+        noisy = make_noisy(clean, spec, 1000 * n_index)
+        assert got[("noisy", spec)] == psnr(clean, noisy)
+        assert got[("nlm", spec)] == psnr(clean, run_baseline("nlm", noisy, float(np.std(noisy - clean))))
+        x = torch.from_numpy(noisy.transpose(2, 0, 1).copy())[None]
+        with torch.no_grad():
+            single = denoiser(x, denoiser.z_for(48, 64, denoiser.seed))[0].numpy().transpose(1, 2, 0)
+            views = []
+            for k in range(4):
+                for flip in (False, True):
+                    v = np.rot90(noisy, k)
+                    v = v[:, ::-1] if flip else v
+                    xv = torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1)))[None]
+                    out = denoiser(xv, denoiser.z_for(v.shape[0], v.shape[1], denoiser.seed))[0].numpy()
+                    out = out.transpose(1, 2, 0)
+                    out = out[:, ::-1] if flip else out
+                    views.append(np.rot90(out, -k))
+        assert got[("invdn", spec)] == pytest.approx(psnr(clean, single), abs=1e-4)
+        assert got[("invdn-x8", spec)] == pytest.approx(psnr(clean, np.mean(views, axis=0)), abs=1e-4)
+        assert abs(got[("invdn-x8", spec)] - got[("invdn", spec)]) > 1e-3  # the eight views really differ
 
 
 def test_frontier_measures_cost_and_quality_in_one_run(tmp_path, sample_clean):

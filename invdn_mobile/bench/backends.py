@@ -13,7 +13,13 @@ import numpy as np
 import torch
 
 from invdn_mobile.bench.harness import RUNTIME_BACKENDS, Backend, TileFn
+from invdn_mobile.denoise import load_denoiser, resolve_weights
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.export.manifest import read_manifest
+from invdn_mobile.export.registry import get_format
+from invdn_mobile.export.targets import load_targets
+from invdn_mobile.model.macs import model_macs
+from invdn_mobile.runtimes import load_runner
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -32,8 +38,6 @@ def torch_tile_fn(module: torch.nn.Module, device: str, dtype: torch.dtype, chan
 def torch_backends(weights: Path | None, variant: str, device: str, tile: int, compile_: bool = True) -> list[Backend]:
     """PyTorch rows for one variant: CPU eager (+ compile) FP32; on CUDA eager FP32/FP16/BF16 channels_last (+ compile
     of FP16)."""
-    from invdn_mobile.denoise import load_denoiser, resolve_weights
-    from invdn_mobile.model.macs import model_macs
 
     path = resolve_weights(weights, variant)
     denoiser, meta = load_denoiser(path, None if weights else variant, torch.device("cpu"))
@@ -79,10 +83,6 @@ def torch_backends(weights: Path | None, variant: str, device: str, tile: int, c
 def artifact_backends(artifacts: Path, device: str, variants: list[str] | None = None) -> list[Backend]:
     """One row per constant-z artifact of every target recipe found in ``artifacts`` (``export/out``); targets not
     exported yet are skipped rows. On CUDA: the ONNX artifacts on ONNX Runtime's CUDA provider."""
-    from invdn_mobile.export.manifest import read_manifest
-    from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.targets import load_targets
-    from invdn_mobile.runtimes import load_runner
 
     cores = os.cpu_count() or 1
     rows = []
@@ -152,8 +152,6 @@ def artifact_backends(artifacts: Path, device: str, variants: list[str] | None =
 def _ort_cuda_maker(path: Path, entry: dict):
     def make():
         import onnxruntime as ort
-
-        from invdn_mobile.runtimes import load_runner
 
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise InvdnError("onnxruntime has no CUDAExecutionProvider here (install onnxruntime-gpu)")

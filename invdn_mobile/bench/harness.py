@@ -368,7 +368,7 @@ def results_document(rows: list[dict], machine: dict, source: str = "invdn-bench
     return {
         "schema_version": 1,
         "source": source,
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine,
         "rows": rows,
     }

@@ -24,6 +24,8 @@ from invdn_mobile.bench.harness import (
     select,
 )
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.model.checkpoint import default_weights
+from invdn_mobile.model.variants import VARIANTS
 
 RESULTS_DIR = Path("benchmarks/results")
 
@@ -39,8 +41,6 @@ def devices_for(device: str) -> list[str]:
 
 
 def default_variants() -> list[str]:
-    from invdn_mobile.model.checkpoint import default_weights
-    from invdn_mobile.model.variants import VARIANTS
 
     return [v for v in VARIANTS if default_weights(v) is not None]
 

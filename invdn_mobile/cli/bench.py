@@ -146,9 +146,24 @@ def report(
     out: Annotated[Path, typer.Option("-o", "--output", help="Folder for REPORT.md, report.html, plots.")] = Path(
         "benchmarks"
     ),
+    readme: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also regenerate the summary table between the markers of this README (default: ./README.md "
+            "when it has them)."
+        ),
+    ] = None,
 ) -> None:
-    """Generate benchmarks/REPORT.md and a self-contained benchmarks/report.html (with plots) from the results."""
+    """Generate benchmarks/REPORT.md and a self-contained benchmarks/report.html (with plots) from the results.
+
+    Also rewrites the README's summary table from benchmarks/frontier.json and the results files."""
     from invdn_mobile.bench.report import build
+    from invdn_mobile.bench.summary import START, refresh_readme, summary_table
 
     for path in build(results, out, "invdn bench && invdn report"):
         typer.echo(f"wrote {path}")
+    if readme is None and Path("README.md").is_file() and START in Path("README.md").read_text():
+        readme = Path("README.md")
+    if readme is not None:
+        changed = refresh_readme(readme, summary_table(out / "frontier.json", results))
+        typer.echo(f"{'wrote' if changed else 'unchanged'} {readme} (summary table)")

@@ -24,7 +24,7 @@ from invdn_mobile.cli.common import (
 @cli_errors
 def denoise(
     inputs: Annotated[list[str], typer.Argument(help="Photos, folders of photos, or globs (quote them).")],
-    outdir: Annotated[Path, typer.Option("-o", "--output", help="Folder for the denoised PNGs.")],
+    outdir: Annotated[Path, typer.Option("-o", "--output", help="Folder for the denoised PNGs.")] = Path("denoised"),
     weights: WeightsOpt = None,
     variant: VariantOpt = None,
     tile: TileOpt = 256,
@@ -40,12 +40,18 @@ def denoise(
     strength: StrengthOpt = "auto",
     device: DeviceOpt = "auto",
 ) -> None:
-    """Denoise photos of any size: 16-bit stays 16-bit, alpha is kept untouched, EXIF orientation is applied,
-    grayscale stays grayscale, the ICC profile is kept. Writes OUTDIR/<name>.png: names that repeat get -2, -3...; an
-    input is never overwritten, nor any file when OUTDIR holds the inputs. A photo that fails is reported and the rest
-    go on. The model alone loses detail on photos with little noise (sigma below about 10 in 8-bit levels), so by
-    default (--strength auto) each photo's noise is estimated and only part of the model's change is kept where
-    the weights' calibrated curve says so (a note when under 80 %); without a curve, a warning."""
+    """Denoise photos of any size with the bundled weights (or yours).
+
+    16-bit stays 16-bit, alpha is kept untouched, EXIF orientation is applied, grayscale stays grayscale, the ICC
+    profile is kept. Writes OUTDIR/<name>.png (default ./denoised/): names that repeat get -2, -3...; an input is never
+    overwritten, nor any file when OUTDIR holds the inputs. A photo that fails is reported and the rest go on.
+
+    The model alone loses detail on photos with little noise (sigma below about 10 in 8-bit levels), so by default
+    (--strength auto) each photo's noise is estimated and only part of the model's change is kept where the weights'
+    calibrated curve says so (a note when under 80 %); without a curve, a warning.
+
+    Examples: `invdn denoise photo.jpg` (writes denoised/photo.png); `invdn denoise shots/ -o out --variant compact`;
+    `invdn denoise "raw/*.png" -o out --samples 4 --tta` (slower, a little better)."""
     from invdn_mobile.denoise import denoise_photo, ensemble_fn, load_denoiser, photo_strength, tiles_for
     from invdn_mobile.device import pick_device
     from invdn_mobile.strength import curve_of

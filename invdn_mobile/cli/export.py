@@ -60,7 +60,11 @@ def export(
 ) -> None:
     """Export the fixed-seed denoiser, run parity on every artifact and exit non-zero when a gate fails.
 
-    Recipes: `invdn export onnx-int8`, `invdn export all`. Explicit: `invdn export --format onnx --precision int8`."""
+    A target recipe (invdn_mobile/export/targets/*.toml) names format, precision, tile and variants; each artifact is
+    written with a `-zin` twin that takes z_HF as a second input, into export/out/<target>/ with a manifest.json.
+
+    Examples: `invdn export onnx-fp32` (one recipe); `invdn export all` (every recipe: the main job);
+    `invdn export --format onnx --precision int8 --variant compact --tile 128` (explicit)."""
     from invdn_mobile.atomic import output_dir
     from invdn_mobile.denoise import resolve_weights
     from invdn_mobile.export.registry import check_precision, get_format

@@ -35,19 +35,30 @@ def main(
     """InvDN real-noise denoiser toolkit."""
 
 
-app.command()(info)
-app.command()(denoise)
-app.command()(noise)
-app.command("generate-noise")(generate_noise)
-app.command()(train)
-app.command()(evaluate)
-app.command()(calibrate)
-app.command()(export)
-app.command()(parity)
-app.command()(web)
-app.command()(golden)
-app.add_typer(bench, name="bench")
-app.command()(report)
+# One short line per command in `invdn --help`; each command's own --help has the details, limits and examples.
+USE, TRAIN, EXPORT, DEMO = "Use", "Train and evaluate", "Export and verify", "Demos and benchmarks"
+COMMANDS = [
+    (info, "info", USE, "Parameters and MACs of a variant or weights file."),
+    (denoise, "denoise", USE, "Denoise photos of any size."),
+    (noise, "noise", USE, "Add synthetic camera or Gaussian noise to photos."),
+    (generate_noise, "generate-noise", USE, "New noisy variants of a noisy photo (paper 4.6)."),
+    (train, "train", TRAIN, "Train InvDN (resumable)."),
+    (evaluate, "evaluate", TRAIN, "PSNR/SSIM of InvDN, BM3D and NLM on noisy copies of photos."),
+    (calibrate, "calibrate", TRAIN, "Fit the weights' noise-adaptive strength curve."),
+    (export, "export", EXPORT, "Export to ONNX / TFLite / Core ML and gate each artifact."),
+    (parity, "parity", EXPORT, "Check exported artifacts against PyTorch and clean photos."),
+    (golden, "golden", EXPORT, "Write the golden vectors the demo apps are tested against."),
+    (web, "web", DEMO, "Serve the browser demo."),
+    (report, "report", DEMO, "Generate benchmarks/REPORT.md and report.html."),
+]
+for function, name, panel, short in COMMANDS:
+    app.command(name, short_help=short, rich_help_panel=panel)(function)
+app.add_typer(
+    bench,
+    name="bench",
+    short_help="Time every backend here; ingest phone results.",
+    rich_help_panel=DEMO,
+)
 
 if __name__ == "__main__":
     app()

@@ -28,8 +28,13 @@ def web(
     weights: WeightsOpt = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the site and exit without serving it.")] = False,
 ) -> None:
-    """Serve the browser demo: export (or reuse) the web targets' ONNX artifacts into export/out/<target>, assemble
-    the page with them in --out and serve it with COOP/COEP headers (WASM threads) until Ctrl-C."""
+    """Serve the browser demo until Ctrl-C.
+
+    Exports (or reuses) the web targets' ONNX artifacts into export/out/<target>, assembles the page with them in
+    --out and serves it with COOP/COEP headers (needed for WASM threads). Needs the page's npm packages once:
+    `npm ci --prefix web_demo`.
+
+    Examples: `invdn web` (then open the printed address); `invdn web --target web-fp32 --port 8080`."""
     from invdn_mobile import web as site
     from invdn_mobile.tiling import check_options
 

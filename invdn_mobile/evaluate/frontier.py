@@ -14,7 +14,11 @@ import torch
 from invdn_mobile.atomic import atomic_write_bytes
 from invdn_mobile.bench.backends import artifact_backends, torch_backends
 from invdn_mobile.bench.harness import Settings, machine_facts, run_bench
+from invdn_mobile.denoise import load_denoiser
 from invdn_mobile.evaluate.run import evaluate
+from invdn_mobile.export.manifest import sha256
+from invdn_mobile.model.checkpoint import default_weights
+from invdn_mobile.model.macs import model_macs
 
 TILE = 256
 
@@ -22,8 +26,6 @@ TILE = 256
 def _latencies(variant: str, artifacts: Path, settings: Settings) -> dict:
     """Only artifacts exported from the bundled weights count: latency does not depend on the weights, but the
     gate a stale artifact passed does."""
-    from invdn_mobile.export.manifest import sha256
-    from invdn_mobile.model.checkpoint import default_weights
 
     bundled = default_weights(variant)
     current = sha256(bundled) if bundled else None
@@ -59,8 +61,6 @@ def frontier(
     limit: int | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> dict:
-    from invdn_mobile.denoise import load_denoiser
-    from invdn_mobile.model.macs import model_macs
 
     denoisers = {v: load_denoiser(None, v, torch.device("cpu"))[0] for v in variants}
     quality = evaluate(
@@ -79,7 +79,7 @@ def frontier(
             }
         )
     return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine_facts("cpu"),
         "data": str(data),
         "images": quality[0].images if quality else 0,

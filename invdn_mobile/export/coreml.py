@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from invdn_mobile import __version__
 from invdn_mobile.errors import InvdnError, missing_extra
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
@@ -49,7 +50,6 @@ def _require():
 def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:
     """Write one ``.mlpackage`` folder to ``path`` (the caller makes the write atomic)."""
     ct = _require()
-    from invdn_mobile import __version__
 
     x = torch.rand(1, 3, tile, tile)
     if denoiser.z_input:

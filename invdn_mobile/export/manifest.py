@@ -104,7 +104,7 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
         "sha256": sha256(path),
         "weights": {"file": str(weights_path), "sha256": sha256(weights_path)},
         "tools": tool_versions(),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
 

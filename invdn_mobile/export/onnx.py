@@ -13,6 +13,7 @@ import torch
 from invdn_mobile.errors import InvdnError, missing_extra
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
+from invdn_mobile.runtimes.onnxrt import OrtRunner
 
 OPSET = 18
 INPUT, Z_INPUT, OUTPUT = "image", "z", "denoised"
@@ -205,6 +206,5 @@ def quantize_int8(model, calibration, keep_float=()):
 
 
 def run_model(model, batch: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
-    from invdn_mobile.runtimes.onnxrt import OrtRunner
 
     return OrtRunner(model.SerializeToString(), z).run(batch)

@@ -14,6 +14,8 @@ from invdn_mobile.export.photos import calibration_data, sample_photos
 from invdn_mobile.export.registry import check_precision, get_format
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.macs import model_macs
+from invdn_mobile.parity import load_photos, measure, reference_outputs, skipped_row
+from invdn_mobile.runtimes import load_runner
 from invdn_mobile.tiling import check_options
 
 _REFERENCES: dict[tuple, tuple] = {}  # parity photos and PyTorch outputs, per weights/tile/z/photos/noise
@@ -101,7 +103,6 @@ def parity_reference(model, weights_path: Path, tile: int, seed: int, scale: flo
     """The parity photos (default ``samples/clean``) and the PyTorch FP32 outputs on them, computed once per
     weights/tile/z/photos/noise (``export all`` and ``invdn parity`` meet the same model at the same tile many
     times)."""
-    from invdn_mobile.parity import load_photos, reference_outputs
 
     images = sample_photos("clean", images)
 
@@ -115,8 +116,6 @@ def parity_reference(model, weights_path: Path, tile: int, seed: int, scale: flo
 
 def check_artifact(path: Path, entry: dict, fmt, photos, reference):
     """Parity of one artifact (or, for a format no runtime here can run, its structural validation)."""
-    from invdn_mobile.parity import measure, skipped_row
-    from invdn_mobile.runtimes import load_runner
 
     tile = entry["tile"][0]
     if not fmt.runtime:

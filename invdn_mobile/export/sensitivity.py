@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.export.photos import calibration_data, noisy_crops, sample_photos
+from invdn_mobile.export.registry import get_format
+from invdn_mobile.metrics import psnr_batch
 from invdn_mobile.model import Denoiser
 
 SEARCH_TILE = 64
@@ -61,8 +64,6 @@ def _psnr(clean: np.ndarray, out: np.ndarray) -> float:
     """Mean PSNR (dB) of NCHW batches, the output clipped to [0, 1]."""
     import torch
 
-    from invdn_mobile.metrics import psnr_batch
-
     return float(psnr_batch(torch.from_numpy(np.clip(out, 0, 1)), torch.from_numpy(clean)).mean())
 
 
@@ -78,8 +79,6 @@ def search(
 ) -> Sensitivity:
     """Measure every group's damage, then keep the worst 0, 1, 2, 3, 4, 8, 16, ... groups in float until the drop is
     at most ``target_drop`` (or every group is float)."""
-    from invdn_mobile.export.photos import calibration_data, noisy_crops, sample_photos
-    from invdn_mobile.export.registry import get_format
 
     backend = get_format(fmt_name).module()
     if not hasattr(backend, "quantize_int8"):

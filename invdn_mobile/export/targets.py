@@ -3,10 +3,9 @@ INT8 layers kept in float), loaded and checked against the format table."""
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tomllib
 
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.registry import FORMATS, check_precision, get_format

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import tomllib
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import tomllib
 import torch
 from torch import nn
 
 from invdn_mobile.errors import InvdnError, missing_extra
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
-from invdn_mobile.runtimes.litert import interpreter
+from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
 
 INPUT, Z_INPUT = "image", "z"
 GPU_OPS_FILE = Path(__file__).resolve().parent / "litert_gpu.toml"
@@ -205,6 +205,5 @@ def quantize_int8(model: bytes, calibration, keep_float=()) -> bytes:
 
 
 def run_model(model: bytes, batch: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
-    from invdn_mobile.runtimes.litert import LiteRTRunner
 
     return LiteRTRunner(model, z).run(batch)

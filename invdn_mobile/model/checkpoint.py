@@ -20,6 +20,7 @@ from invdn_mobile.errors import InvdnError, first_line
 from invdn_mobile.model.haar import haar_kernel
 from invdn_mobile.model.invdn import InvDN
 from invdn_mobile.model.variants import VariantConfig, get_variant, variant_name
+from invdn_mobile.strength import StrengthCurve
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -94,8 +95,6 @@ def _checked_meta(meta: Any, source: Path) -> dict[str, Any]:
     if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale >= 0):
         raise InvdnError(f"{source}: weights metadata: z.scale must be a finite number >= 0, got {scale!r}")
     if "strength" in meta:
-        from invdn_mobile.strength import StrengthCurve
-
         StrengthCurve.from_dict(meta["strength"], source)
     return {**meta, "z": {**z, "seed": seed, "scale": float(scale)}}
 

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.model.denoiser import sample_z
 
 
 class Runner(Protocol):
@@ -35,7 +36,6 @@ def load_runner(runtime: str, path, entry: dict, **options) -> Runner:
 
 def manifest_z(entry: dict) -> np.ndarray:
     """The z_HF an artifact with a z input must be fed (seed and scale from its manifest entry)."""
-    from invdn_mobile.model.denoiser import sample_z
 
     shape = tuple(entry["z"]["shape"])  # always NCHW; the runner converts to its artifact's layout
     return sample_z(shape, entry["z"]["seed"], entry["z"]["scale"]).numpy()

@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from invdn_mobile.errors import missing_extra
+from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes import manifest_z
 
 
 def interpreter(model: Path | bytes, threads: int | None = None):
     """An ai-edge-litert Interpreter for a ``.tflite`` path or its bytes."""
     try:
-        from invdn_mobile.quiet import quiet
-
         with quiet():
             from ai_edge_litert.interpreter import Interpreter
     except ImportError:

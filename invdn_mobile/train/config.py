@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-
-import tomllib
 
 from invdn_mobile.errors import InvdnError
 
