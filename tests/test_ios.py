@@ -16,7 +16,9 @@ import ast
 import functools
 import inspect
 import json
+import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -534,3 +536,20 @@ def test_manifest_fixture_is_what_the_exporter_writes():
         assert set(entry) <= describe_keys() | {"parity", "gate", "export_seconds"}
         files.append((entry["precision"], entry["file"], z["as_input"]))
     assert sorted(files) == sorted((p, f, z) for t, p, f, z in expected_ios_artifacts() if t == "ios-fp32")
+
+
+# ---- where a Swift toolchain exists (a Mac, or Linux with Swift): the XCTest tests themselves
+
+
+def test_swift_package_tests_where_a_swift_toolchain_is_installed(tmp_path):
+    """`swift test` in ios_demo/InvDNCore, then the results file its writer test left goes through the validation of
+    `invdn bench ingest`. There is no Swift toolchain on the project's machines, so this skips there (a plain skip,
+    not an optional part: CI has no Swift either)."""
+    swift = shutil.which("swift")
+    if swift is None:
+        pytest.skip("no Swift toolchain here: run `swift test` in ios_demo/InvDNCore on a Mac or Linux with Swift")
+    env = os.environ | {"INVDN_RESULTS_DIR": str(tmp_path)}
+    proc = subprocess.run([swift, "test"], cwd=CORE, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    (written,) = tmp_path.glob("*.json")
+    assert bench_schema.load(written)["source"] == "ios_demo"

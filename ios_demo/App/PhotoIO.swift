@@ -44,21 +44,25 @@ enum PhotoIO {
         let properties = CGImageSourceCopyPropertiesAtIndex(source, 0, nil) as? [String: Any]
         let raw = properties?[kCGImagePropertyOrientation as String] as? UInt32 ?? 1
         let orientation = CGImagePropertyOrientation(rawValue: raw) ?? .up
-        // the file's own RGB space, so drawing converts nothing; gray or other models go to sRGB
-        let space = decoded.colorSpace.flatMap { $0.model == .rgb ? $0 : nil }
-            ?? CGColorSpace(name: CGColorSpace.sRGB)!
+        // the file's own RGB space, so drawing converts nothing; gray, other models and spaces an 8-bit context
+        // cannot take (extended range) are converted to sRGB
+        let sRGB = CGColorSpace(name: CGColorSpace.sRGB)!
+        let own = decoded.colorSpace.flatMap { $0.model == .rgb ? $0 : nil }
         let width = decoded.width
         let height = decoded.height
         var bytes = [UInt8](repeating: 255, count: width * height * 4)
-        let drawn = bytes.withUnsafeMutableBytes { buffer -> Bool in
-            guard let context = CGContext(
-                data: buffer.baseAddress, width: width, height: height, bitsPerComponent: 8, bytesPerRow: width * 4,
-                space: space, bitmapInfo: CGImageAlphaInfo.noneSkipLast.rawValue)
-            else { return false }
-            context.draw(decoded, in: CGRect(x: 0, y: 0, width: width, height: height))
-            return true
+        let space = bytes.withUnsafeMutableBytes { buffer -> CGColorSpace? in
+            for candidate in [own, sRGB].compactMap({ $0 }) {
+                guard let context = CGContext(
+                    data: buffer.baseAddress, width: width, height: height, bitsPerComponent: 8,
+                    bytesPerRow: width * 4, space: candidate, bitmapInfo: CGImageAlphaInfo.noneSkipLast.rawValue)
+                else { continue }
+                context.draw(decoded, in: CGRect(x: 0, y: 0, width: width, height: height))
+                return candidate
+            }
+            return nil
         }
-        guard drawn else { throw PhotoError("Cannot draw this photo into 8-bit RGB.") }
+        guard let space else { throw PhotoError("Cannot draw this photo into 8-bit RGB.") }
         let image = RGBAImage(data: bytes, height: height, width: width)
         guard let cgImage = makeImage(image.data, width: width, height: height, colorSpace: space) else {
             throw PhotoError("Cannot show this photo.")
