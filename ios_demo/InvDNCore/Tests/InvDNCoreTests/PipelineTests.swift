@@ -1,0 +1,162 @@
+// The whole-photo pipeline (denoisePhoto: 8-bit photo in, 8-bit photo out, streaming), the pixel-buffer layout of
+// the image-I/O artifact, the benchmark loop and launch arguments, and the z sampler of the -zin twin.
+
+import Foundation
+import XCTest
+
+@testable import InvDNCore
+
+final class PipelineTests: XCTestCase {
+    // A photo larger than a tile in both directions: 3 x 4 tiles of 32 with overlap 8.
+    let photo = testPhoto(height: 70, width: 90)
+
+    func testIdentityModelGivesThePhotoBackByteForByte() async throws {
+        let p = try plan(height: 70, width: 90, tile: 32, overlap: 8)
+        XCTAssertEqual(p.count, 12)
+        var progress: [Int] = []
+        let result = try await denoisePhoto(
+            photo, plan: p, runner: IdentityRunner(), curve: nil,
+            onProgress: { done, total in
+                XCTAssertEqual(total, 12)
+                progress.append(done)
+            })
+        XCTAssertEqual(progress, Array(1...12))
+        XCTAssertEqual(result.tiles, 12)
+        XCTAssertEqual(result.strength, 1)
+        XCTAssertEqual(result.rgba, photo.data)  // feathered weights sum to 1: a pointwise model is reproduced
+    }
+
+    func testStrengthCurveBlendsTowardsThePhoto() async throws {
+        let p = try plan(height: 70, width: 90, tile: 32, overlap: 8)
+        let zero = try await denoisePhoto(photo, plan: p, runner: ZeroRunner(), curve: nil)
+        XCTAssertTrue(stride(from: 0, to: zero.rgba.count, by: 4).allSatisfy { zero.rgba[$0] == 0 })
+        XCTAssertTrue(stride(from: 3, to: zero.rgba.count, by: 4).allSatisfy { zero.rgba[$0] == 255 })
+
+        let keepNothing = StrengthCurve(sigma: [0], strength: [0])  // s = 0 at any sigma: the photo itself
+        let kept = try await denoisePhoto(photo, plan: p, runner: ZeroRunner(), curve: keepNothing)
+        XCTAssertEqual(kept.strength, 0)
+        XCTAssertEqual(kept.rgba, photo.data)
+
+        let half = StrengthCurve(sigma: [0], strength: [0.5])
+        let halfway = try await denoisePhoto(photo, plan: p, runner: ZeroRunner(), curve: half)
+        XCTAssertEqual(halfway.sigma, estimateSigma(photo))
+        for q in [0, 1, 2, 400, 18_001] where q % 4 != 3 {
+            let expected = toByte(Float(photo.data[q]) / 255 * 0.5)
+            XCTAssertEqual(halfway.rgba[q], expected, "byte \(q)")
+        }
+    }
+
+    func testCancelStopsBeforeTheNextTile() async throws {
+        let p = try plan(height: 70, width: 90, tile: 32, overlap: 8)
+        let runner = CountingRunner()
+        let photo = self.photo
+        let task = Task {
+            try await denoisePhoto(
+                photo, plan: p, runner: runner, curve: nil,
+                onProgress: { done, _ in
+                    if done == 3 { withUnsafeCurrentTask { task in if let task { task.cancel() } } }
+                })
+        }
+        do {
+            _ = try await task.value
+            XCTFail("a cancelled run must not finish")
+        } catch is CancellationError {
+            XCTAssertEqual(runner.calls, 3)
+        }
+    }
+
+    func testWrongModelOutputIsAnError() async throws {
+        let p = try plan(height: 70, width: 90, tile: 32, overlap: 8)
+        do {
+            _ = try await denoisePhoto(photo, plan: p, runner: ShortRunner(), curve: nil)
+            XCTFail("a short output must be refused")
+        } catch let error as TilingError {
+            XCTAssertTrue(error.message.contains("expected 3072"), error.message)
+        }
+    }
+
+    func testBlendBandDoesNotGrowWithThePhoto() throws {
+        // memory: tile rows x padded width, whatever the height (no Float copy of the whole photo)
+        for height in [40, 400, 4000] {
+            let p = try plan(height: height, width: 50, tile: 16, overlap: 4)
+            let blender = Blender(p, channels: 3) { _, _, _ in }
+            XCTAssertEqual(blender.bandValues, 16 * 50 * 3 + 16 * 50)
+        }
+        let blender = Blender(try plan(height: 40, width: 50, tile: 16, overlap: 4), channels: 3) { _, _, _ in }
+        XCTAssertThrowsError(try blender.add(1, [Float](repeating: 0, count: 3 * 16 * 16)))  // out of order
+    }
+
+    func testPixelBufferRoundTripIsExactInEveryOrder() {
+        let t = 4
+        let rowBytes = 4 * t + 8  // padded rows, as pixel buffers may have
+        var bytes = [UInt8](repeating: 7, count: rowBytes * t)
+        let tile = (0..<(3 * t * t)).map { Float(($0 * 37) % 256) / 255 }
+        for order in [PixelOrder.rgba, .bgra, .argb] {
+            bytes.withUnsafeMutableBytes { writePixels(tile, size: t, to: $0.baseAddress!, rowBytes: rowBytes, order: order) }
+            let back = bytes.withUnsafeBytes { readPixels(size: t, from: $0.baseAddress!, rowBytes: rowBytes, order: order) }
+            XCTAssertEqual(back, tile)
+            XCTAssertEqual(bytes[order.offsets.alpha], 255)
+            XCTAssertEqual(bytes[4 * t], 7, "row padding untouched")
+        }
+        // channel placement: BGRA puts R third; R of pixel (0, 0) is tile[0]
+        bytes.withUnsafeMutableBytes { writePixels(tile, size: t, to: $0.baseAddress!, rowBytes: rowBytes, order: .bgra) }
+        XCTAssertEqual(bytes[2], toByte(tile[0]))
+        XCTAssertEqual(bytes[0], toByte(tile[2 * t * t]))
+    }
+
+    func testToByteClipsAndInvertsEightBitValues() {
+        XCTAssertEqual(toByte(-0.2), 0)
+        XCTAssertEqual(toByte(1.7), 255)
+        XCTAssertEqual(toByte(.nan), 0)
+        for b in 0...255 { XCTAssertEqual(toByte(Float(b) / 255), UInt8(b)) }
+    }
+
+    func testTimedLoopRunsWarmupAndRepeats() async throws {
+        let img = syntheticImage(height: 40, width: 50)
+        XCTAssertEqual(img.data, syntheticImage(height: 40, width: 50).data)  // deterministic
+        XCTAssertTrue(img.data.allSatisfy { (0...1).contains($0) })
+        let p = try plan(height: 40, width: 50, tile: 16, overlap: 4)
+        let runner = CountingRunner()
+        let times = try await timeTiled(img, plan: p, runner: runner, warmup: 2, repeats: 3)
+        XCTAssertEqual(times.count, 3)
+        XCTAssertTrue(times.allSatisfy { $0 >= 0 })
+        XCTAssertEqual(runner.calls, 5 * p.count)
+    }
+
+    func testLaunchArguments() throws {
+        XCTAssertNil(try BenchOptions.parse(["/app", "-NSDocumentRevisionsDebugMode", "YES"]))
+        let defaults = try XCTUnwrap(BenchOptions.parse(["/app", "--benchmark"]))
+        XCTAssertEqual(defaults, BenchOptions())
+        let options = try XCTUnwrap(
+            BenchOptions.parse([
+                "/app", "-NSDocumentRevisionsDebugMode", "YES", "--benchmark", "--sizes", "256,3024x4032",
+                "--repeats", "3", "--warmup", "0", "--units", "ane,cpu", "--models", "fp16", "--zin",
+                "--machine", "iPhone16,1",
+            ]))
+        XCTAssertEqual(options.sizes, [BenchSize(height: 256, width: 256), BenchSize(height: 3024, width: 4032)])
+        XCTAssertEqual(options.repeats, 3)
+        XCTAssertEqual(options.warmup, 0)
+        XCTAssertEqual(options.units, [.ane, .cpu])
+        XCTAssertEqual(options.precisions, ["fp16"])
+        XCTAssertTrue(options.includeZin)
+        XCTAssertEqual(options.machine, "iPhone16-1")
+        for bad in [["--sizes", "0x5"], ["--repeats", "0"], ["--units", "npu"], ["--models", "bf16"], ["--speed"], ["--sizes"]] {
+            XCTAssertThrowsError(try BenchOptions.parse(["/app", "--benchmark"] + bad), "\(bad)")
+        }
+    }
+
+    func testNormalSamplerIsSeededAndStandard() {
+        var a = NormalSampler(seed: 7)
+        var b = NormalSampler(seed: 7)
+        var c = NormalSampler(seed: 8)
+        let x = a.fill(100_001)
+        XCTAssertEqual(x, b.fill(100_001))
+        XCTAssertNotEqual(x, c.fill(100_001))
+        let mean = x.reduce(0.0) { $0 + Double($1) } / Double(x.count)
+        let variance = x.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(x.count)
+        XCTAssertEqual(mean, 0, accuracy: 0.02)
+        XCTAssertEqual(variance, 1, accuracy: 0.02)
+        var d = NormalSampler(seed: 7)
+        XCTAssertEqual(d.fill(10, scale: 2), Array(x.prefix(10)).map { $0 * 2 })
+    }
+}

@@ -1,0 +1,555 @@
+"""The iOS demo (ios_demo/): what can be checked without a Swift toolchain. Nothing here compiles or runs Swift: the
+Swift files are parsed (tree-sitter's Swift grammar, tests/syntax.py) and project.yml is read with a YAML parser,
+which is a syntax check, not a build; the rest are cross-checks between the Swift sources and the Python package
+they port: the model names the app looks for against the iOS export recipes, every function of the golden contract
+against a Swift counterpart and an XCTest test that reads the same golden file as the web port's tests, the results
+writer's JSON keys against the results schema, and the manifest keys the Swift decoder reads against what the
+exporter writes. `swift test` in ios_demo/InvDNCore (macOS, or Linux with Swift) runs the XCTest tests themselves.
+
+Each check is a function of the source texts, so the tests below also feed it broken copies (a port function
+removed, a test removed, a syntax error, a renamed model) and assert that it notices.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from syntax import _parser, syntax_errors
+
+from invdn_mobile import strength, tiling
+from invdn_mobile.bench import schema as bench_schema
+from invdn_mobile.export import run as export_run
+from invdn_mobile.export.registry import get_format
+
+ROOT = Path(__file__).resolve().parent.parent
+IOS = ROOT / "ios_demo"
+CORE = IOS / "InvDNCore"
+SOURCES = CORE / "Sources" / "InvDNCore"
+XCTESTS = CORE / "Tests" / "InvDNCoreTests"
+WEB = ROOT / "web_demo"
+SCHEMA = ROOT / "benchmarks" / "schema" / "results.schema.json"
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One function of the shared contract: its Python reference, the tested web port, the Swift port and the
+    XCTest test that checks the Swift port against `fixture` (a file the web port's tests read too)."""
+
+    what: str
+    python: object
+    web: tuple[str, str]  # (file in web_demo/, declaration)
+    swift: tuple[str, str]  # (file in Sources/InvDNCore/, declaration)
+    xctest: tuple[str, str]  # (file in Tests/InvDNCoreTests/, test method)
+    fixture: str  # repository path of the file the XCTest test reads
+
+
+CONTRACT = (
+    Contract(
+        "tile plan",
+        tiling.plan,
+        ("tiling.js", "plan"),
+        ("Tiling.swift", "plan"),
+        ("GoldenTests.swift", "testPlansMatchGolden"),
+        "golden/tiling/plans.json",
+    ),
+    Contract(
+        "mirror padding",
+        tiling.pad_image,
+        ("tiling.js", "padImage"),
+        ("Tiling.swift", "padImage"),
+        ("GoldenTests.swift", "testPaddingMatchesGolden"),
+        "golden/tiling/padding.json",
+    ),
+    Contract(
+        "feathered blend, whole and row-streamed",
+        tiling.run_tiled,
+        ("tiling.js", "runTiled"),
+        ("Tiling.swift", "runTiled"),
+        ("GoldenTests.swift", "testBlendMatchesGoldenWholeAndStreamed"),
+        "golden/tiling/blend.json",
+    ),
+    Contract(
+        "strength: sigma estimate",
+        strength.estimate_sigma,
+        ("strength.js", "estimateSigma"),
+        ("Strength.swift", "estimateSigma"),
+        ("GoldenTests.swift", "testSigmaMatchesGolden"),
+        "golden/tiling/strength.json",
+    ),
+    Contract(
+        "strength: curve",
+        strength.StrengthCurve.__call__,
+        ("strength.js", "strengthAt"),
+        ("Strength.swift", "strengthAt"),
+        ("GoldenTests.swift", "testCurveMatchesGolden"),
+        "golden/tiling/strength.json",
+    ),
+    Contract(
+        "strength: blend",
+        strength.blend,
+        ("strength.js", "blendRows"),
+        ("Strength.swift", "blendRows"),
+        ("GoldenTests.swift", "testStrengthBlendMatchesGolden"),
+        "golden/tiling/strength.json",
+    ),
+    Contract(
+        "benchmark results writer",
+        bench_schema.validate,
+        ("app.js", "runBenchmark"),
+        ("BenchResults.swift", "writeResults"),
+        ("BenchResultsTests.swift", "testWritesAResultsFileForIngest"),
+        "benchmarks/schema/results.schema.json",
+    ),
+)
+
+
+# ---- reading Swift with tree-sitter
+
+
+def _tree(text: str):
+    return _parser("swift").parse(text.encode())
+
+
+def _text(node, source: bytes) -> str:
+    return source[node.start_byte : node.end_byte].decode()
+
+
+def _walk(node):
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+@functools.lru_cache(maxsize=512)
+def declarations(text: str) -> dict[str, list[tuple[str, str]]]:
+    """Name -> [(kind, text)] of every function, type (struct, class, enum) and protocol declared in Swift `text`."""
+    source = text.encode()
+    found: dict[str, list[tuple[str, str]]] = {}
+    for node in _walk(_tree(text).root_node):
+        if node.type in ("function_declaration", "class_declaration", "protocol_declaration"):
+            name = node.child_by_field_name("name")
+            if name is not None:
+                found.setdefault(_text(name, source), []).append((node.type, _text(node, source)))
+    return found
+
+
+@functools.lru_cache(maxsize=512)
+def without_comments(text: str) -> str:
+    """Swift `text` with its comments blanked (so a name only mentioned in a comment does not count)."""
+    source = bytearray(text.encode())
+    for node in _walk(_tree(text).root_node):
+        if "comment" in node.type:
+            source[node.start_byte : node.end_byte] = b" " * (node.end_byte - node.start_byte)
+    return source.decode()
+
+
+def type_text(text: str, name: str) -> str:
+    """The source of the struct/class/enum `name` in Swift `text`."""
+    kinds = [body for kind, body in declarations(text).get(name, []) if kind == "class_declaration"]
+    assert kinds, f"no type {name}"
+    return kinds[0]
+
+
+def enum_cases(source: str, enum_name: str) -> dict[str, str]:
+    """Case name -> raw value (the name itself when it has none) of the enum `enum_name` in Swift `source`."""
+    enum = type_text(source, enum_name)
+    keys: dict[str, str] = {}
+    for node in _walk(_tree(enum).root_node):
+        if node.type == "enum_entry":
+            source = enum.encode()
+            names = [c for c in node.children if c.type == "simple_identifier"]
+            raw = [c for c in node.children if c.type == "line_string_literal"]
+            for n in names:
+                keys[_text(n, source)] = (
+                    _text(raw[0], source).strip('"') if raw and len(names) == 1 else _text(n, source)
+                )
+    return keys
+
+
+def coding_keys(type_source: str) -> dict[str, str]:
+    """Case name -> JSON key of the `enum CodingKeys` inside a type's source."""
+    return enum_cases(type_source, "CodingKeys")
+
+
+def encoded_keys(type_source: str) -> dict[str, str]:
+    """Case name -> "encode" or "encodeIfPresent" for each key a type's encode(to:) writes."""
+    body = without_comments(dict(declarations(type_source)["encode"])["function_declaration"])
+    return {m.group(2): m.group(1) for m in re.finditer(r"\b(encode|encodeIfPresent)\([^()]*forKey:\s*\.(\w+)\)", body)}
+
+
+# ---- the checks, as functions of the source texts
+
+
+def swift_sources() -> dict[str, str]:
+    """Every .swift file of ios_demo/, by path relative to the repository root."""
+    return {str(p.relative_to(ROOT)): p.read_text() for p in sorted(IOS.rglob("*.swift")) if ".build" not in p.parts}
+
+
+def contract_problems(sources: dict[str, str], tests: dict[str, str], web: dict[str, str]) -> list[str]:
+    """What is missing of CONTRACT: a web or Swift declaration, an XCTest test, or the test's use of the Swift
+    function and of the fixture file."""
+    problems = []
+    for c in CONTRACT:
+        web_file, web_name = c.web
+        if not re.search(rf"^(export )?(async )?(function|class) {web_name}\b", web.get(web_file, ""), re.M):
+            problems.append(f"{c.what}: web_demo/{web_file} has no {web_name}")
+        swift_file, swift_name = c.swift
+        if swift_name not in declarations(without_comments(sources.get(swift_file, ""))):
+            problems.append(f"{c.what}: Sources/InvDNCore/{swift_file} declares no {swift_name}")
+        test_file, test_name = c.xctest
+        test_source = without_comments(tests.get(test_file, ""))
+        methods = [
+            body for kind, body in declarations(test_source).get(test_name, []) if kind == "function_declaration"
+        ]
+        if not methods or "XCTestCase" not in test_source:
+            problems.append(f"{c.what}: Tests/InvDNCoreTests/{test_file} has no XCTest test {test_name}")
+            continue
+        body = methods[0]
+        if not re.search(rf"\b{swift_name}\s*[(<]", body):
+            problems.append(f"{c.what}: {test_name} does not call {swift_name}")
+        if Path(c.fixture).name not in body:
+            problems.append(f"{c.what}: {test_name} does not read {c.fixture}")
+    return problems
+
+
+def catalog(source: str) -> set[tuple[str, str, str, bool]]:
+    """(target, precision, file, zin) of every CatalogArtifact the app lists (ModelStore.swift)."""
+    pattern = r'CatalogArtifact\(target: "([^"]+)", precision: "([^"]+)", file: "([^"]+)", zin: (true|false)\)'
+    return {(t, p, f, z == "true") for t, p, f, z in re.findall(pattern, without_comments(source))}
+
+
+def expected_ios_artifacts() -> set[tuple[str, str, str, bool]]:
+    """Every artifact the iOS recipes export, named as the exporter names them (run.py artifact_name)."""
+    out = set()
+    for target in export_run.load_targets().values():
+        if not target.name.startswith("ios-"):
+            continue
+        fmt = get_format(target.format)
+        for variant in target.variants:
+            for z in (False, True) if target.z_input_variant else (False,):
+                name = export_run.artifact_name(variant, target.tile, target.precision, z, fmt.suffix)
+                out.add((target.name, target.precision, name, z))
+    return out
+
+
+def writer_problems(source: str, schema: dict) -> list[str]:
+    """Keys BenchResults.swift writes that the results schema does not list, and required keys it may leave out."""
+    problems = []
+    specs = [
+        ("BenchDocument", schema),
+        ("BenchMachine", schema["properties"]["machine"]),
+        ("BenchRow", schema["$defs"]["row"]),
+    ]
+    for type_name, node in specs:
+        body = type_text(without_comments(source), type_name)
+        keys = coding_keys(body)
+        allowed, required = set(node["properties"]), set(node.get("required", ()))
+        for case, key in keys.items():
+            if key not in allowed:
+                problems.append(f"{type_name}.{case} writes '{key}', which the schema does not list")
+        if "func encode(to" in body:  # a custom encoder: required keys must be written even when nil
+            written = encoded_keys(body)
+            for key in required:
+                case = next((c for c, k in keys.items() if k == key), None)
+                if case is None or written.get(case) != "encode":
+                    problems.append(f"{type_name} does not always write the required key '{key}'")
+        else:
+            problems += [f"{type_name} has no key '{k}' the schema requires" for k in required - set(keys.values())]
+    return problems
+
+
+def describe_keys() -> set[str]:
+    """Every dict key the exporter writes into a manifest entry (run.py describe and io_spec, read with ast)."""
+    tree = ast.parse(inspect.getsource(export_run))
+    keys = set()
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in ("describe", "io_spec")):
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Dict):
+                keys |= {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    return keys | {"strength"}  # export_artifacts adds the weights' curve to each entry
+
+
+# ---- tests: syntax
+
+
+def test_every_swift_file_parses_clean():
+    sources = swift_sources()
+    assert {"ios_demo/InvDNCore/Package.swift", "ios_demo/App/InvDNApp.swift"} <= set(sources)
+    assert len([p for p in sources if "/Tests/" in p]) >= 4 and len([p for p in sources if "/App/" in p]) >= 8
+    problems = {path: syntax_errors(text, "swift") for path, text in sources.items()}
+    assert {path: errors for path, errors in problems.items() if errors} == {}
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "func plan(height: Int) -> Int { return height ",  # a brace missing
+        "let x = (1 + ;",
+        "struct TilePlan { let tile: Int }}",
+        "func f() -> { }",
+        'let s = "unterminated\nlet y = 2',
+    ],
+)
+def test_the_syntax_check_catches_broken_swift(broken):
+    assert syntax_errors(broken, "swift")
+    tiling_swift = (SOURCES / "Tiling.swift").read_text()
+    assert syntax_errors(tiling_swift + "\n" + broken, "swift")  # also inside a real file
+
+
+def test_modern_swift_the_app_uses_parses():
+    """Constructs the grammar must accept: if it could not, the code would be restructured, not the check weakened."""
+    code = """
+    import Observation
+    import SwiftUI
+
+    @Observable
+    final class Model {
+        var progress = 0.0
+        private var job: Task<Void, Never>?
+
+        @MainActor
+        func run() {
+            job = Task.detached(priority: .userInitiated) { [weak self] in
+                do {
+                    let value = try await load(contentsOf: url, configuration: configuration)
+                    await self?.finish(value)
+                } catch is CancellationError {
+                    await self?.stop()
+                } catch {
+                    await self?.fail(error)
+                }
+            }
+        }
+    }
+
+    @MainActor
+    struct V: View {
+        @State private var model = Model()
+        @GestureState private var pinch: CGFloat = 1
+        @Environment(\\.displayScale) private var displayScale
+
+        var body: some View {
+            GeometryReader { geometry in
+                let fit = min(geometry.size.width, 1)
+                if let photo = model.photo { Image(decorative: photo, scale: 1) } else { Text("none") }
+                Slider(value: $model.progress, in: 0...1).frame(width: fit)
+            }
+            .onChange(of: model.progress) { _, new in print(new) }
+        }
+    }
+    func runTiled<S: TileSource, R: TileRunner>(
+        _ img: S, _ r: R, onRows: ((Int, Int, [Float]) throws -> Void)? = nil
+    ) async throws -> [Float]? { nil }
+    """
+    assert syntax_errors(code, "swift") == []
+
+
+def test_project_yml_describes_the_app():
+    spec = yaml.safe_load((IOS / "project.yml").read_text())
+    target = spec["targets"]["InvDNDemo"]
+    assert target["type"] == "application" and target["platform"] == "iOS" and target["deploymentTarget"] == "17.0"
+    for source in target["sources"]:
+        assert (IOS / source["path"]).is_dir()
+    assert spec["packages"]["InvDNCore"]["path"] == "InvDNCore" and (IOS / "InvDNCore" / "Package.swift").is_file()
+    assert {"package": "InvDNCore"} in target["dependencies"]
+    properties = target["info"]["properties"]
+    assert properties["NSPhotoLibraryAddUsageDescription"] and properties["UIFileSharingEnabled"] is True
+    (script,) = target["postCompileScripts"]
+    script_path = IOS / script["path"]
+    assert script_path.is_file() and script_path.stat().st_mode & 0o111, "the model build phase must be executable"
+    assert subprocess.run(["sh", "-n", str(script_path)], capture_output=True).returncode == 0
+    assert "--benchmark" in next(iter(target["scheme"]["commandLineArguments"]))
+    tracked = subprocess.run(["git", "ls-files", "ios_demo"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert ".pbxproj" not in tracked and ".mlpackage" not in tracked and ".mlmodelc" not in tracked
+
+
+def test_core_package_is_foundation_only():
+    package = (CORE / "Package.swift").read_text()
+    assert package.startswith("// swift-tools-version:5.9")
+    for path in sorted(SOURCES.glob("*.swift")):
+        imports = set(re.findall(r"^import (\w+)", without_comments(path.read_text()), re.M))
+        assert imports <= {"Foundation", "Accelerate"}, (path.name, imports)
+
+
+# ---- tests: the models the app looks for
+
+
+def test_app_names_every_model_of_the_ios_recipes():
+    expected = expected_ios_artifacts()
+    assert len(expected) == 6 and {n for _, _, n, _ in expected} >= {"invdn-compact-256-fp16.mlpackage"}
+    assert catalog((IOS / "App" / "ModelStore.swift").read_text()) == expected
+
+
+def test_renamed_or_missing_model_is_noticed():
+    source = (IOS / "App" / "ModelStore.swift").read_text()
+    assert (
+        catalog(source.replace("invdn-compact-256-int8-zin", "invdn-compact-256-int8zin")) != expected_ios_artifacts()
+    )
+    line = next(x for x in source.splitlines() if "fp16-zin" in x)
+    assert catalog(source.replace(line, "")) != expected_ios_artifacts()
+    assert catalog(source.replace(line, "//" + line)) != expected_ios_artifacts()  # a commented-out entry is gone
+
+
+def test_build_phase_brings_in_every_ios_export():
+    """Every iOS recipe exports to export/out/<target>/ (invdn export); the script compiles every ios-* folder's
+    .mlpackage files into Models/<target>/, where ModelStore.swift looks for <stem>.mlmodelc and manifest.json."""
+    script = (IOS / "scripts" / "copy_models.sh").read_text()
+    assert '"$EXPORT_DIR"/ios-*' in script and "xcrun coremlcompiler compile" in script
+    assert "export/out" in script and '"$dir"/*.mlpackage' in script and "manifest.json" in script
+    assert all(t.startswith("ios-") for t, _, _, _ in expected_ios_artifacts())
+    assert {t.name for t in export_run.load_targets().values() if t.format == "coreml"} == {
+        t for t, _, _, _ in expected_ios_artifacts()
+    }
+    store = without_comments((IOS / "App" / "ModelStore.swift").read_text())
+    assert '"Models/\\(artifact.target)"' in store and 'withExtension: "mlmodelc"' in store
+
+
+# ---- tests: the golden contract
+
+
+def _contract_inputs():
+    sources = {p.name: p.read_text() for p in SOURCES.glob("*.swift")}
+    tests = {p.name: p.read_text() for p in XCTESTS.glob("*.swift")}
+    web = {p.name: p.read_text() for p in WEB.glob("*.js")}
+    return sources, tests, web
+
+
+def test_every_contract_function_has_a_swift_port_and_a_test():
+    for c in CONTRACT:
+        assert callable(c.python), c.what
+        assert (ROOT / c.fixture).is_file(), c.fixture
+    assert contract_problems(*_contract_inputs()) == []
+
+
+@pytest.mark.parametrize("c", CONTRACT, ids=[c.what for c in CONTRACT])
+def test_removing_a_port_function_or_its_test_fails(c):
+    sources, tests, web = _contract_inputs()
+    swift_file, swift_name = c.swift
+    decl = next(body for kind, body in declarations(sources[swift_file])[swift_name] if kind != "protocol_declaration")
+    broken = dict(sources, **{swift_file: sources[swift_file].replace(decl, "")})
+    assert any(f"declares no {swift_name}" in p for p in contract_problems(broken, tests, web))
+    commented = dict(sources, **{swift_file: sources[swift_file].replace(decl, "/*" + decl + "*/")})
+    assert any(f"declares no {swift_name}" in p for p in contract_problems(commented, tests, web))
+
+    test_file, test_name = c.xctest
+    test_decl = dict(declarations(tests[test_file])[test_name])["function_declaration"]
+    no_test = dict(tests, **{test_file: tests[test_file].replace(test_decl, "")})
+    assert any(f"no XCTest test {test_name}" in p for p in contract_problems(sources, no_test, web))
+    other_fixture = dict(tests, **{test_file: tests[test_file].replace(Path(c.fixture).name, "other.json")})
+    assert any("does not read" in p for p in contract_problems(sources, other_fixture, web))
+
+
+def test_swift_tests_read_the_same_golden_files_as_the_web_tests():
+    run_mjs = (WEB / "tests" / "run.mjs").read_text()
+    web_files = set(re.search(r"for \(const name of \[([^\]]+)\]", run_mjs).group(1).replace('"', "").split(", "))
+    swift_tests = without_comments("\n".join(p.read_text() for p in XCTESTS.glob("*.swift")))
+    swift_files = set(re.findall(r'goldenDir\.appendingPathComponent\("([\w.]+)"\)', swift_tests))
+    assert swift_files == web_files == {p.name for p in (ROOT / "golden" / "tiling").glob("*.json")}
+    # both find the folder from the repository root: run.mjs gets tests/test_web.py's ROOT/golden/tiling, the Swift
+    # tests climb from their own #filePath (as many levels as Support.swift is deep) and append golden/tiling
+    support = without_comments((XCTESTS / "Support.swift").read_text())
+    root_expr = re.search(r"let repositoryRoot = (.*?)\n\n", support, re.S).group(1)
+    assert "#filePath" in root_expr
+    depth = len((XCTESTS / "Support.swift").relative_to(ROOT).parts)
+    assert root_expr.count(".deletingLastPathComponent()") == depth
+    assert 'let goldenDir = repositoryRoot.appendingPathComponent("golden/tiling")' in support
+    assert 'GOLDEN = ROOT / "golden" / "tiling"' in (ROOT / "tests" / "test_web.py").read_text()
+    # the schema the Swift writer test reads is the one invdn bench ingest validates against
+    assert json.loads(SCHEMA.read_text()) == json.loads(bench_schema.SCHEMA_PATH.read_text())
+
+
+def test_tolerances_are_the_contracts():
+    golden = without_comments((XCTESTS / "GoldenTests.swift").read_text())
+    blend = dict(declarations(golden)["testBlendMatchesGoldenWholeAndStreamed"])["function_declaration"]
+    assert blend.count("1e-6") == 3  # the file's tolerance, whole and streamed
+    sigma = dict(declarations(golden)["testSigmaMatchesGolden"])["function_declaration"]
+    assert "min(3e-6, doc.tolerance.sigma)" in sigma
+    for exact in ("testPaddingMatchesGolden", "testCurveMatchesGolden", "testStrengthBlendMatchesGolden"):
+        body = dict(declarations(golden)[exact])["function_declaration"]
+        assert "XCTAssertEqual(" in body and "accuracy" not in body and "LessThan" not in body, exact
+    plans = dict(declarations(golden)["testPlansMatchGolden"])["function_declaration"]
+    assert "XCTAssertEqual(p.ys, c.ys" in plans and "1e-12" in plans
+
+
+# ---- tests: the results writer and the manifest decoder against the Python side
+
+
+def test_results_writer_writes_exactly_the_schema():
+    source = (SOURCES / "BenchResults.swift").read_text()
+    doc = json.loads(SCHEMA.read_text())
+    assert writer_problems(source, doc) == []
+    consts = without_comments(source)
+    assert 'resultsSource = "ios_demo"' in consts and "ios_demo" in doc["properties"]["source"]["enum"]
+    assert f"resultsSchemaVersion = {doc['properties']['schema_version']['const']}" in consts
+    units = set(enum_cases(consts, "ComputeUnitChoice").values())
+    readme = (ROOT / "benchmarks" / "schema" / "README.md").read_text()
+    assert units == {"all", "ane", "gpu", "cpu"}
+    assert all(f"coreml-{u}" in readme for u in units)  # the schema's backend names for the compute units
+
+
+def test_results_writer_check_notices_a_typo_or_a_dropped_null():
+    source = (SOURCES / "BenchResults.swift").read_text()
+    doc = json.loads(SCHEMA.read_text())
+    typo = source.replace('case medianMs = "median_ms"', 'case medianMs = "median"')
+    assert any("'median'" in p for p in writer_problems(typo, doc))
+    dropped = source.replace("try c.encode(p90Ms, forKey: .p90Ms)", "try c.encodeIfPresent(p90Ms, forKey: .p90Ms)")
+    assert writer_problems(dropped, doc) == ["BenchRow does not always write the required key 'p90_ms'"]
+
+
+def test_manifest_decoder_reads_only_what_the_exporter_writes():
+    source = without_comments((SOURCES / "Manifest.swift").read_text())
+    written = describe_keys()
+    assert {"file", "tiling", "z", "as_input", "graph", "dtype", "min_deployment_target"} <= written
+    for type_name in ("ManifestEntry", "ZSpec", "MACs", "StrengthCurve"):
+        assert set(coding_keys(type_text(source, type_name)).values()) <= written | {"estimator", "sigma"}, type_name
+    tiling_keys = {"tile", "overlap", "multiple", "padding", "window"}
+    assert tiling_keys <= set(tiling.tiling_spec(256)) and all(
+        f"let {k}:" in type_text(source, "TilingSpec") for k in tiling_keys
+    )
+    assert f'padding = "{tiling.PADDING}"' in source and f'window = "{tiling.WINDOW}"' in source
+    assert f'sigmaEstimator = "{strength.ESTIMATOR}"' in without_comments((SOURCES / "Strength.swift").read_text())
+    assert set(strength.StrengthCurve((0.0,), (1.0,)).to_dict()) >= {"estimator", "sigma", "strength"}
+
+
+def test_manifest_fixture_is_what_the_exporter_writes():
+    """The XCTest fixture is a real `invdn export ios-fp32` manifest; it must still agree with the exporter."""
+    doc = json.loads((XCTESTS / "Fixtures" / "manifest-ios-fp32.json").read_text())
+    fmt = get_format("coreml")
+    files = []
+    for entry in doc["artifacts"]:
+        tile, z = entry["tile"][0], entry["z"]
+        assert entry["tiling"] == tiling.tiling_spec(tile)
+        inputs, outputs = export_run.io_spec(fmt, tile, z["shape"], z["as_input"])
+        assert entry["inputs"] == inputs and entry["outputs"] == outputs
+        strength.StrengthCurve.from_dict(entry["strength"], "fixture")
+        assert set(entry) <= describe_keys() | {"parity", "gate", "export_seconds"}
+        files.append((entry["precision"], entry["file"], z["as_input"]))
+    assert sorted(files) == sorted((p, f, z) for t, p, f, z in expected_ios_artifacts() if t == "ios-fp32")
+
+
+# ---- where a Swift toolchain exists (a Mac, or Linux with Swift): the XCTest tests themselves
+
+
+def test_swift_package_tests_where_a_swift_toolchain_is_installed(tmp_path):
+    """`swift test` in ios_demo/InvDNCore, then the results file its writer test left goes through the validation of
+    `invdn bench ingest`. There is no Swift toolchain on the project's machines, so this skips there (a plain skip,
+    not an optional part: CI has no Swift either)."""
+    swift = shutil.which("swift")
+    if swift is None:
+        pytest.skip("no Swift toolchain here: run `swift test` in ios_demo/InvDNCore on a Mac or Linux with Swift")
+    env = os.environ | {"INVDN_RESULTS_DIR": str(tmp_path)}
+    proc = subprocess.run([swift, "test"], cwd=CORE, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    (written,) = tmp_path.glob("*.json")
+    assert bench_schema.load(written)["source"] == "ios_demo"
