@@ -14,7 +14,7 @@ GRAMMARS = {"kotlin": "tree_sitter_kotlin", "swift": "tree_sitter_swift"}
 
 
 @functools.cache
-def _parser(language: str):
+def parser(language: str):
     import importlib
 
     from tree_sitter import Language, Parser
@@ -28,7 +28,7 @@ def syntax_errors(source: bytes | str | Path, language: str) -> list[str]:
         source = source.read_bytes()
     elif isinstance(source, str):
         source = source.encode()
-    tree = _parser(language).parse(source)
+    tree = parser(language).parse(source)
     found: list[str] = []
     stack = [tree.root_node]
     while stack:

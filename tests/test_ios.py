@@ -25,12 +25,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from syntax import _parser, syntax_errors
+from syntax import parser, syntax_errors
 
 from invdn_mobile import strength, tiling
 from invdn_mobile.bench import schema as bench_schema
-from invdn_mobile.export import run as export_run
+from invdn_mobile.export import manifest as export_manifest
 from invdn_mobile.export.registry import get_format
+from invdn_mobile.export.targets import load_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 IOS = ROOT / "ios_demo"
@@ -118,7 +119,7 @@ CONTRACT = (
 
 
 def _tree(text: str):
-    return _parser("swift").parse(text.encode())
+    return parser("swift").parse(text.encode())
 
 
 def _text(node, source: bytes) -> str:
@@ -232,13 +233,13 @@ def catalog(source: str) -> set[tuple[str, str, str, bool]]:
 def expected_ios_artifacts() -> set[tuple[str, str, str, bool]]:
     """Every artifact the iOS recipes export, named as the exporter names them (run.py artifact_name)."""
     out = set()
-    for target in export_run.load_targets().values():
+    for target in load_targets().values():
         if not target.name.startswith("ios-"):
             continue
         fmt = get_format(target.format)
         for variant in target.variants:
             for z in (False, True) if target.z_input_variant else (False,):
-                name = export_run.artifact_name(variant, target.tile, target.precision, z, fmt.suffix)
+                name = export_manifest.artifact_name(variant, target.tile, target.precision, z, fmt.suffix)
                 out.add((target.name, target.precision, name, z))
     return out
 
@@ -270,8 +271,8 @@ def writer_problems(source: str, schema: dict) -> list[str]:
 
 
 def describe_keys() -> set[str]:
-    """Every dict key the exporter writes into a manifest entry (run.py describe and io_spec, read with ast)."""
-    tree = ast.parse(inspect.getsource(export_run))
+    """Every dict key the exporter writes into a manifest entry (describe and io_spec in export/manifest.py)."""
+    tree = ast.parse(inspect.getsource(export_manifest))
     keys = set()
     for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in ("describe", "io_spec")):
         for node in ast.walk(fn):
@@ -408,7 +409,7 @@ def test_build_phase_brings_in_every_ios_export():
     assert '"$EXPORT_DIR"/ios-*' in script and "xcrun coremlcompiler compile" in script
     assert "export/out" in script and '"$dir"/*.mlpackage' in script and "manifest.json" in script
     assert all(t.startswith("ios-") for t, _, _, _ in expected_ios_artifacts())
-    assert {t.name for t in export_run.load_targets().values() if t.format == "coreml"} == {
+    assert {t.name for t in load_targets().values() if t.format == "coreml"} == {
         t for t, _, _, _ in expected_ios_artifacts()
     }
     store = without_comments((IOS / "App" / "ModelStore.swift").read_text())
@@ -530,7 +531,7 @@ def test_manifest_fixture_is_what_the_exporter_writes():
     for entry in doc["artifacts"]:
         tile, z = entry["tile"][0], entry["z"]
         assert entry["tiling"] == tiling.tiling_spec(tile)
-        inputs, outputs = export_run.io_spec(fmt, tile, z["shape"], z["as_input"])
+        inputs, outputs = export_manifest.io_spec(fmt, tile, z["shape"], z["as_input"])
         assert entry["inputs"] == inputs and entry["outputs"] == outputs
         strength.StrengthCurve.from_dict(entry["strength"], "fixture")
         assert set(entry) <= describe_keys() | {"parity", "gate", "export_seconds"}
