@@ -1,6 +1,7 @@
 """The Android demo: its Kotlin core compiled and tested on this JVM (android_demo/core/test.sh: Debian's kotlinc,
 JUnit 4 and Gson) against the golden vectors and the replay of a real artifact on a sample photo; the results
-document the Kotlin writer makes accepted by `invdn bench ingest`."""
+document the Kotlin writer makes accepted by `invdn bench ingest`; every .kt / .kts file of the app parsed by
+tree-sitter's Kotlin grammar (a syntax check: the app cannot be built here, there is no Android SDK)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_part
+from syntax import syntax_errors
 from typer.testing import CliRunner
 
 from invdn_mobile.cli.main import app
@@ -106,3 +108,19 @@ def test_a_broken_kotlin_results_file_is_refused_with_one_line(junit, tmp_path, 
     assert result.exit_code != 0
     assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1, result.output
     assert not folder.exists() or not any(folder.iterdir())
+
+
+def _kotlin_files() -> list[Path]:
+    return sorted(
+        p for p in ANDROID.rglob("*") if p.suffix in (".kt", ".kts") and "build" not in p.relative_to(ANDROID).parts
+    )
+
+
+def test_every_kotlin_file_of_the_android_demo_parses():
+    """A syntax check with tree-sitter's Kotlin grammar, not a build: names, types and APIs are not resolved."""
+    files = _kotlin_files()
+    assert len(files) >= 20, [str(f) for f in files]
+    assert {f.name for f in files} >= {"settings.gradle.kts", "build.gradle.kts", "MainActivity.kt", "Denoiser.kt"}
+    errors = {str(f.relative_to(ROOT)): e for f in files if (e := syntax_errors(f, "kotlin"))}
+    assert not errors, errors
+    assert syntax_errors("fun broken( { val = }", "kotlin")  # the check does find errors

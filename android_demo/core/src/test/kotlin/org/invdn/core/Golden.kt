@@ -33,6 +33,9 @@ object Golden {
         return out
     }
 
+    /** The float image [key] of a golden object with "height" and "width" (HWC, 3 channels). */
+    fun image(o: JsonObject, key: String): FloatImage = FloatImage(o.get("height").asInt, o.get("width").asInt, f32(o.get(key).asString))
+
     /** Base64 of uint8, as ints 0-255. */
     fun u8(text: String): IntArray = Base64.getDecoder().decode(text).map { it.toInt() and 0xFF }.toIntArray()
 

@@ -15,8 +15,7 @@ class StrengthGoldenTest {
         assertEquals(6, cases.size())
         for (e in cases) {
             val c = e.asJsonObject
-            val image = FloatImage(c.get("height").asInt, c.get("width").asInt, Golden.f32(c.get("image").asString))
-            val sigma = Strength.estimateSigma(image).toDouble()
+            val sigma = Strength.estimateSigma(Golden.image(c, "image")).toDouble()
             worst = Math.max(worst, Math.abs(sigma - c.get("expected").asDouble))
         }
         println("strength: sigma max abs err vs golden $worst")
@@ -36,14 +35,12 @@ class StrengthGoldenTest {
     @Test
     fun blendEqualsThePackages() {
         val b = doc.getAsJsonObject("blend")
-        val h = b.get("height").asInt
-        val w = b.get("width").asInt
-        val noisy = FloatImage(h, w, Golden.f32(b.get("noisy").asString))
+        val noisy = Golden.image(b, "noisy")
         val denoised = Golden.f32(b.get("denoised").asString)
         for (e in b.getAsJsonArray("cases")) {
             val c = e.asJsonObject
             val values = denoised.copyOf()
-            Strength.blendRows(noisy, 0, h, values, c.get("strength").asDouble)
+            Strength.blendRows(noisy, 0, noisy.height, values, c.get("strength").asDouble)
             val err = Golden.maxAbsDiff(values, Golden.f32(c.get("expected").asString))
             assertEquals("strength ${c.get("strength")}", 0.0, err, 0.0)
         }

@@ -51,7 +51,7 @@ class TilingGoldenTest {
             val h = c.get("height").asInt
             val w = c.get("width").asInt
             val t = c.get("tile").asInt
-            val image = FloatImage(h, w, Golden.f32(c.get("image").asString))
+            val image = Golden.image(c, "image")
             val expected = Golden.f32(c.get("expected").asString)
             val p = Tiling.plan(h, w, t, 0)
             val pw = p.paddedWidth
@@ -88,9 +88,9 @@ class TilingGoldenTest {
     @Test
     fun streamedBlendEqualsThePackagesInBothLayouts() {
         val doc = Golden.json("tiling/blend.json")
-        val h = doc.get("height").asInt
-        val w = doc.get("width").asInt
-        val image = FloatImage(h, w, Golden.f32(doc.get("image").asString))
+        val image = Golden.image(doc, "image")
+        val h = image.height
+        val w = image.width
         var worst = 0.0
         for (e in doc.getAsJsonArray("cases")) {
             val c = e.asJsonObject
