@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from invdn_mobile.atomic import atomic_path
+from invdn_mobile.atomic import atomic_path, output_dir
 from invdn_mobile.strength import ESTIMATOR, StrengthCurve, blend, estimate_sigma
 from invdn_mobile.tiling import (
     MULTIPLE,
@@ -378,7 +378,6 @@ def write_replay(out_dir: Path | str, log: Callable[[str], None] = print) -> lis
     from invdn_mobile.model.checkpoint import default_weights, load_weights
     from invdn_mobile.runtimes import load_runner
 
-    out_dir = Path(out_dir)
     target = get_target(REPLAY_TARGET)
     weights = default_weights(REPLAY_VARIANT)
     if weights is None:
@@ -386,7 +385,7 @@ def write_replay(out_dir: Path | str, log: Callable[[str], None] = print) -> lis
     model, meta = load_weights(weights, REPLAY_VARIANT)
     stored, photo = replay_photo()
     clean, _ = replay_photo("clean")
-    with tempfile.TemporaryDirectory() as tmp:
+    with output_dir(Path(out_dir)) as out_dir, tempfile.TemporaryDirectory() as tmp:  # a bad folder fails first
         parity = Path(tmp) / "parity"
         parity.mkdir()
         Image.fromarray(clean).save(parity / REPLAY_PHOTO)
@@ -399,12 +398,12 @@ def write_replay(out_dir: Path | str, log: Callable[[str], None] = print) -> lis
             raise InvdnError(f"{entry['file']} failed its parity gate: {'; '.join(entry['gate']['failures'])}")
         runner = load_runner("litert", Path(tmp) / "export" / entry["file"], entry)
         doc = replay_doc(stored, photo, entry, runner.run)
-    written = []
-    for name, text in (
-        ("manifest.json", json.dumps({"artifacts": [portable_entry(entry, weights)]}, indent=2) + "\n"),
-        ("replay.json", dump_golden(doc)),
-    ):
-        with atomic_path(out_dir / name) as tmp_path:
-            tmp_path.write_text(text)
-        written.append(out_dir / name)
+        written = []
+        for name, text in (
+            ("manifest.json", json.dumps({"artifacts": [portable_entry(entry, weights)]}, indent=2) + "\n"),
+            ("replay.json", dump_golden(doc)),
+        ):
+            with atomic_path(out_dir / name) as tmp_path:
+                tmp_path.write_text(text)
+            written.append(out_dir / name)
     return written
