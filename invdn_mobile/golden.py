@@ -1,21 +1,30 @@
-"""Golden vectors: the reference files in ``golden/tiling/`` that every port of the shared contract is tested against
+"""Golden vectors: the reference files in ``golden/`` that every port of the shared contract is tested against
 (web_demo/tiling.js and strength.js, android_demo/core, ios_demo/InvDNCore).
 
-This module sits above :mod:`invdn_mobile.tiling` and :mod:`invdn_mobile.strength` and only reads them: it builds one
-JSON document per file (``golden_vectors``) and writes them atomically (``write_golden``, ``invdn golden``). The
-committed files are checked for staleness by ``tests/test_golden.py``, so a change to the tiler or the strength code
-fails the ports' tests until the files are regenerated and the ports agree again.
+``golden/tiling/``: this module sits above :mod:`invdn_mobile.tiling` and :mod:`invdn_mobile.strength` and only reads
+them: it builds one JSON document per file (``golden_vectors``) and writes them atomically (``write_golden``,
+``invdn golden``). The committed files are checked for staleness by ``tests/test_golden.py``, so a change to the tiler
+or the strength code fails the ports' tests until the files are regenerated and the ports agree again.
+
+``golden/replay/``: a real artifact's numbers for the apps' end-to-end tests (``write_replay``): a sample photo
+with an EXIF orientation goes through the Android FP32 TFLite artifact (exported at a small tile, run by the package's
+LiteRT runner) tile by tile, and every tile in and out, the strength and the final photo (float and 8-bit) are
+recorded. No LiteRT runs on a JVM test machine, so the apps replay the recorded outputs and check everything around
+the model. Checked for staleness by ``tests/test_replay.py``.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from invdn_mobile.atomic import atomic_path
+from invdn_mobile.atomic import atomic_path, output_dir
 from invdn_mobile.strength import ESTIMATOR, StrengthCurve, blend, estimate_sigma
 from invdn_mobile.tiling import (
     MULTIPLE,
@@ -31,6 +40,7 @@ from invdn_mobile.tiling import (
 
 GENERATOR = "invdn_mobile.golden (invdn golden -o golden/tiling)"
 FLOAT32_ENCODING = "base64 of little-endian float32, HWC row-major (height, width, channels)"
+UINT8_ENCODING = "base64 of uint8, HWC row-major (height, width, channels)"
 
 # ---- tiling: plans, padding, blend ----
 
@@ -236,4 +246,164 @@ def write_golden(out_dir: Path | str) -> list[Path]:
         with atomic_path(out_dir / name) as tmp:
             tmp.write_text(dump_golden(doc))
         written.append(out_dir / name)
+    return written
+
+
+# ---- replay: a real artifact's tiles on a sample photo ----
+
+REPLAY_PHOTO = "cups.png"  # in samples/noisy (camera noise, ISO 3200); samples/clean has the clean one (parity)
+REPLAY_CROP = (60, 150, 147, 101)  # y, x, height, width of the stored pixels
+REPLAY_ORIENTATION = 6  # EXIF: turn the stored pixels 90 degrees clockwise -> a 101 x 147 photo, 2 x 3 tiles of 64
+REPLAY_TARGET = "android-cpu-fp32"
+REPLAY_VARIANT = "compact"
+REPLAY_TILE = 64  # small tiles: several of them on a small photo, and a quick export
+REPLAY_NOISE = "camera:iso3200"  # the export's parity noise (on the clean crop)
+REPLAY_GENERATOR = "invdn_mobile.golden (invdn golden --replay-out golden/replay)"
+REPLAY_TOLERANCE = {"input": 1e-6, "float": 1e-5, "rgb8": 1}
+EXIF_ORIENTATION = 0x0112
+
+TileFn = Callable[[np.ndarray], np.ndarray]  # NCHW float32 batch -> NCHW float32 batch
+
+
+def encode_u8(array: np.ndarray) -> str:
+    """Base64 of uint8 (:data:`UINT8_ENCODING`)."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype=np.uint8).tobytes()).decode("ascii")
+
+
+def decode_u8(text: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), np.uint8).reshape(shape)
+
+
+def replay_photo(kind: str = "noisy"):
+    """The replay photo: its stored pixels (uint8 HWC, the crop of ``samples/<kind>``) and the :class:`Photo` the
+    package reads from them saved as a PNG with EXIF orientation :data:`REPLAY_ORIENTATION` (upright)."""
+    from PIL import Image
+
+    from invdn_mobile.export.run import sample_photos
+    from invdn_mobile.imageio import read_image
+
+    y, x, h, w = REPLAY_CROP
+    with Image.open(sample_photos(kind) / REPLAY_PHOTO) as im:
+        stored = np.asarray(im.convert("RGB"))[y : y + h, x : x + w]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / REPLAY_PHOTO
+        exif = Image.Exif()
+        exif[EXIF_ORIENTATION] = REPLAY_ORIENTATION
+        Image.fromarray(stored).save(path, exif=exif)
+        return stored, read_image(path)
+
+
+def replay_doc(stored: np.ndarray, photo, entry: dict, fn: TileFn) -> dict:
+    """The replay document of ``photo`` (``stored``: its pixels as stored) through ``fn`` (the artifact of manifest
+    entry ``entry``): tiler, strength from the entry's curve, blend, 8-bit PNG encode, as ``invdn denoise`` does."""
+    from PIL import Image
+
+    from invdn_mobile.imageio import encode_png
+    from invdn_mobile.strength import StrengthCurve
+
+    rgb = photo.rgb
+    height, width = rgb.shape[:2]
+    tiling = entry["tiling"]
+    p = plan(height, width, tiling["tile"], tiling["overlap"], tiling["multiple"])
+    cases = []
+
+    def record(batch: np.ndarray) -> np.ndarray:
+        out = fn(batch)
+        (y, x) = p.origins[len(cases)]
+        tile_in, tile_out = batch[0].transpose(1, 2, 0), out[0].transpose(1, 2, 0)  # NHWC, the artifact's layout
+        cases.append(
+            {"index": len(cases), "y": y, "x": x, "input": encode_f32(tile_in), "output": encode_f32(tile_out)}
+        )
+        return out
+
+    denoised = run_tiled(rgb, record, p)
+    sigma = estimate_sigma(rgb)
+    strength = StrengthCurve.from_dict(entry["strength"], entry["file"])(sigma)
+    result = blend(rgb, denoised, strength)
+    with Image.open(io.BytesIO(encode_png(photo.with_rgb(np.clip(result, 0.0, 1.0))))) as im:
+        rgb8 = np.asarray(im.convert("RGB"))
+    y, x, h, w = REPLAY_CROP
+    return {
+        "generator": REPLAY_GENERATOR,
+        "reference": "invdn_mobile/golden.py (write_replay)",
+        "description": "A sample photo with an EXIF orientation through a real artifact, tile by tile: photo.rgb8 "
+        "is the pixels as stored (uint8), to be turned upright by photo.orientation; each case is one tile of the "
+        "plan, in order, with the artifact's input and output in its layout (NHWC without the batch axis); then the "
+        "strength curve of the manifest entry at the estimated sigma, blend, and the result as float (before clipping) "
+        "and as the 8-bit PNG the package writes.",
+        "artifact": {
+            "file": entry["file"],
+            "target": REPLAY_TARGET,
+            "sha256": entry["sha256"],
+            "weights_sha256": entry["weights"]["sha256"],
+            "runtime": f"ai-edge-litert {entry['tools'].get('ai-edge-litert', '?')} (invdn_mobile/runtimes/litert.py)",
+        },
+        "manifest": "manifest.json",
+        "photo": {
+            "source": f"samples/noisy/{REPLAY_PHOTO}",
+            "crop": [y, x, h, w],
+            "orientation": REPLAY_ORIENTATION,
+            "stored_height": int(stored.shape[0]),
+            "stored_width": int(stored.shape[1]),
+            "height": height,
+            "width": width,
+            "rgb8": encode_u8(stored),
+        },
+        "plan": {"tile": p.tile, "overlap": p.overlap, "ys": list(p.ys), "xs": list(p.xs), "tiles": len(p)},
+        "sigma": sigma,
+        "strength": strength,
+        "result": {"float": encode_f32(result), "rgb8": encode_u8(rgb8)},
+        "encoding": {"float": FLOAT32_ENCODING, "rgb8": UINT8_ENCODING},
+        "tolerance": REPLAY_TOLERANCE,
+        "cases": cases,
+    }
+
+
+def portable_entry(entry: dict, weights: Path) -> dict:
+    """A manifest entry without this machine's paths (the weights as the package's path, the parity photos named)."""
+    y, x, h, w = REPLAY_CROP
+    weights_file = f"invdn_mobile/weights/{Path(weights).name}"
+    parity = entry["parity"] | {"photos": f"samples/clean/{REPLAY_PHOTO} crop y={y} x={x} {h}x{w}"}
+    return entry | {"weights": entry["weights"] | {"file": weights_file}, "parity": parity}
+
+
+def write_replay(out_dir: Path | str, log: Callable[[str], None] = print) -> list[Path]:
+    """Export :data:`REPLAY_TARGET` at :data:`REPLAY_TILE` (parity gate on the clean crop) into a temporary folder,
+    run the replay photo through it with the package's LiteRT runner and write ``replay.json`` and the export's
+    ``manifest.json`` into ``out_dir`` (atomically). Minutes: it converts the model."""
+    from PIL import Image
+
+    from invdn_mobile.errors import InvdnError
+    from invdn_mobile.export.run import export_artifacts, get_target
+    from invdn_mobile.model.checkpoint import default_weights, load_weights
+    from invdn_mobile.runtimes import load_runner
+
+    target = get_target(REPLAY_TARGET)
+    weights = default_weights(REPLAY_VARIANT)
+    if weights is None:
+        raise InvdnError(f"no bundled {REPLAY_VARIANT} weights in this install: cannot write the replay vectors")
+    model, meta = load_weights(weights, REPLAY_VARIANT)
+    stored, photo = replay_photo()
+    clean, _ = replay_photo("clean")
+    with output_dir(Path(out_dir)) as out_dir, tempfile.TemporaryDirectory() as tmp:  # a bad folder fails first
+        parity = Path(tmp) / "parity"
+        parity.mkdir()
+        Image.fromarray(clean).save(parity / REPLAY_PHOTO)
+        result = export_artifacts(
+            model, meta, weights, target.format, target.precision, REPLAY_TILE, Path(tmp) / "export",
+            False, parity, None, REPLAY_NOISE, options=target.options(REPLAY_VARIANT), log=log,
+        )  # fmt: skip
+        (entry,) = result.entries
+        if result.failed:
+            raise InvdnError(f"{entry['file']} failed its parity gate: {'; '.join(entry['gate']['failures'])}")
+        runner = load_runner("litert", Path(tmp) / "export" / entry["file"], entry)
+        doc = replay_doc(stored, photo, entry, runner.run)
+        written = []
+        for name, text in (
+            ("manifest.json", json.dumps({"artifacts": [portable_entry(entry, weights)]}, indent=2) + "\n"),
+            ("replay.json", dump_golden(doc)),
+        ):
+            with atomic_path(out_dir / name) as tmp_path:
+                tmp_path.write_text(text)
+            written.append(out_dir / name)
     return written

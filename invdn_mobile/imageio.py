@@ -23,8 +23,9 @@ from invdn_mobile.errors import InvdnError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 DEFAULT_MAX_PIXELS = 200_000_000  # about 14k x 14k; larger files are refused as decompression bombs
 
-# EXIF orientation -> (rot90 count counter-clockwise, flip left-right afterwards) to make the pixels upright.
-_ORIENT = {2: (0, True), 3: (2, False), 4: (2, True), 5: (1, True), 6: (3, False), 7: (3, True), 8: (1, False)}
+# EXIF orientation -> (rot90 count counter-clockwise, flip left-right afterwards) to make the pixels upright
+# (5: transpose, 7: transverse, as the EXIF spec and Pillow's exif_transpose have them).
+_ORIENT = {2: (0, True), 3: (2, False), 4: (2, True), 5: (3, True), 6: (3, False), 7: (1, True), 8: (1, False)}
 
 
 @dataclass

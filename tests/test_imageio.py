@@ -85,6 +85,21 @@ def test_exif_orientation_applied(tmp_path, orientation, expected):
     assert photo.rgb[corner[0] * 2, corner[1] * 2].mean() > 0.8  # the marked corner moved where EXIF says
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_turned_upright_as_pillow_does(tmp_path, orientation):
+    """All eight orientations, mirrored ones (5 transpose, 7 transverse) included, against Pillow's exif_transpose."""
+    from PIL import ImageOps
+
+    array = (np.arange(4 * 5 * 3).reshape(4, 5, 3) * 4).astype(np.uint8)  # every pixel distinct
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(array).save(tmp_path / "o.png", exif=exif)
+    with Image.open(tmp_path / "o.png") as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    got = np.round(read_image(tmp_path / "o.png").rgb * 255).astype(np.uint8)
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_bad_inputs_are_one_line_errors(tmp_path):
     (tmp_path / "text.png").write_text("this is not an image\n")
     (tmp_path / "empty.jpg").write_bytes(b"")

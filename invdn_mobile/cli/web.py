@@ -1,4 +1,4 @@
-"""``invdn web`` (the browser demo) and ``invdn golden`` (tiling golden vectors for the demo apps)."""
+"""``invdn web`` (the browser demo) and ``invdn golden`` (golden vectors for the demo apps: tiling and replay)."""
 
 from __future__ import annotations
 
@@ -69,11 +69,25 @@ def _stop(signum, frame) -> None:
 
 @cli_errors
 def golden(
-    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the JSON files.")] = Path("golden/tiling"),
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the tiling JSON files.")] = Path("golden/tiling"),
+    replay_out: Annotated[
+        Path, typer.Option("--replay-out", help="Folder for the replay vectors (replay.json, manifest.json).")
+    ] = Path("golden/replay"),
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay/--no-replay",
+            help="Also write the replay vectors: exports the Android FP32 artifact at tile 64 and runs a sample "
+            "photo through it with LiteRT (minutes).",
+        ),
+    ] = True,
 ) -> None:
-    """Write the tiling golden vectors (plans, blend windows, mirror padding, one blended image) that the demo apps'
-    tiling ports are tested against."""
-    from invdn_mobile.golden import write_golden
+    """Write the golden vectors the demo apps' ports are tested against: tiling (plans, blend windows, mirror
+    padding, one blended image, strength) and the replay of a real artifact on a sample photo."""
+    from invdn_mobile.golden import write_golden, write_replay
 
     for path in write_golden(out):
         typer.echo(str(path))
+    if replay:
+        for path in write_replay(replay_out, log=typer.echo):
+            typer.echo(str(path))

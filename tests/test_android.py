@@ -1,0 +1,126 @@
+"""The Android demo: its Kotlin core compiled and tested on this JVM (android_demo/core/test.sh: Debian's kotlinc,
+JUnit 4 and Gson) against the golden vectors and the replay of a real artifact on a sample photo; the results
+document the Kotlin writer makes accepted by `invdn bench ingest`; every .kt / .kts file of the app parsed by
+tree-sitter's Kotlin grammar (a syntax check: the app cannot be built here, there is no Android SDK)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import require_part
+from syntax import syntax_errors
+from typer.testing import CliRunner
+
+from invdn_mobile.cli.main import app
+
+ROOT = Path(__file__).resolve().parent.parent
+ANDROID = ROOT / "android_demo"
+CORE_TEST = ANDROID / "core" / "test.sh"
+REPLAY = ROOT / "golden" / "replay" / "replay.json"
+MIN_KOTLIN_TESTS = 24  # the JUnit tests of android_demo/core today: fewer means some were lost
+JARS = {"junit4.jar": "junit4", "hamcrest-core.jar": "junit4", "gson.jar": "libgoogle-gson-java"}
+
+
+def _jvm_missing() -> str | None:
+    for tool, package in (("kotlinc", "kotlin"), ("java", "default-jre-headless")):
+        if not shutil.which(tool):
+            return f"{tool} is missing (apt-get install {package})"
+    for jar, package in JARS.items():
+        if not (Path("/usr/share/java") / jar).is_file():
+            return f"/usr/share/java/{jar} is missing (apt-get install {package})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def junit(tmp_path_factory):
+    """One compile and JUnit run of the core (test.sh skips the compile when its classes match the sources); the
+    BenchmarkTest writes its results document into a temporary folder."""
+    require_part("jvm", _jvm_missing())
+    results = tmp_path_factory.mktemp("jvm") / "results.json"
+    proc = subprocess.run(
+        [str(CORE_TEST)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"INVDN_RESULTS_OUT": str(results)},
+        timeout=1200,
+    )
+    return proc.returncode, proc.stdout + proc.stderr, results
+
+
+def test_the_kotlin_core_compiles_and_its_junit_tests_pass(junit):
+    rc, output, _ = junit
+    assert rc == 0, f"Kotlin core tests failed (android_demo/core/test.sh):\n{output}"
+    ran = re.search(r"^OK \((\d+) tests?\)$", output, re.MULTILINE)
+    assert ran, output
+    assert int(ran.group(1)) >= MIN_KOTLIN_TESTS, output
+
+
+def test_the_kotlin_core_replays_the_real_artifact_within_the_bounds(junit):
+    """The numbers ReplayTest prints, checked again here against the bounds the issue sets."""
+    rc, output, _ = junit
+    line = re.search(r"REPLAY (.*)$", output, re.MULTILINE)
+    assert line, f"ReplayTest did not report (did it run?):\n{output}"
+    got = dict(kv.split("=", 1) for kv in line.group(1).split())
+    doc = json.loads(REPLAY.read_text())
+    assert int(got["tiles"]) == len(doc["cases"]) == doc["plan"]["tiles"]
+    assert float(got["input_max_abs_err"]) <= 1e-6
+    assert float(got["float_max_abs_err"]) <= 1e-5
+    assert int(got["rgb8_max_diff"]) <= 1
+    assert float(got["sigma"]) == pytest.approx(doc["sigma"], abs=3e-6)
+
+
+def test_the_results_written_by_the_kotlin_core_are_accepted_by_bench_ingest(junit, tmp_path):
+    rc, output, results = junit
+    assert results.is_file(), f"BenchmarkTest wrote no results document:\n{output}"
+    folder = tmp_path / "results"
+    result = CliRunner().invoke(app, ["bench", "ingest", str(results), "--results", str(folder)])
+    assert result.exit_code == 0, result.output
+    (added,) = folder.iterdir()
+    doc = json.loads(results.read_text())
+    assert json.loads(added.read_text()) == doc
+    assert doc["source"] == "android_demo" and [r["status"] for r in doc["rows"]] == ["ok", "failed", "ok"]
+
+
+@pytest.mark.parametrize("breakage", ["no median", "negative latency", "unknown key", "bad machine name", "truncated"])
+def test_a_broken_kotlin_results_file_is_refused_with_one_line(junit, tmp_path, breakage):
+    _, output, results = junit
+    assert results.is_file(), output
+    doc = json.loads(results.read_text())
+    if breakage == "no median":
+        del doc["rows"][0]["median_ms"]
+    elif breakage == "negative latency":
+        doc["rows"][0]["p90_ms"] = -1.0
+    elif breakage == "unknown key":
+        doc["rows"][0]["latency"] = 3.0
+    elif breakage == "bad machine name":
+        doc["machine"]["name"] = "Pixel 8a"
+    text = json.dumps(doc)
+    bad = tmp_path / "bad.json"
+    bad.write_text(text[: len(text) // 2] if breakage == "truncated" else text)
+    folder = tmp_path / "results"
+    result = CliRunner().invoke(app, ["bench", "ingest", str(bad), "--results", str(folder)])
+    assert result.exit_code != 0
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1, result.output
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def _kotlin_files() -> list[Path]:
+    return sorted(
+        p for p in ANDROID.rglob("*") if p.suffix in (".kt", ".kts") and "build" not in p.relative_to(ANDROID).parts
+    )
+
+
+def test_every_kotlin_file_of_the_android_demo_parses():
+    """A syntax check with tree-sitter's Kotlin grammar, not a build: names, types and APIs are not resolved."""
+    files = _kotlin_files()
+    assert len(files) >= 20, [str(f) for f in files]
+    assert {f.name for f in files} >= {"settings.gradle.kts", "build.gradle.kts", "MainActivity.kt", "Denoiser.kt"}
+    errors = {str(f.relative_to(ROOT)): e for f in files if (e := syntax_errors(f, "kotlin"))}
+    assert not errors, errors
+    assert syntax_errors("fun broken( { val = }", "kotlin")  # the check does find errors

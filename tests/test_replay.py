@@ -1,0 +1,99 @@
+"""The replay vectors in golden/replay/ (a real TFLite artifact's tiles on a sample photo, which the Android core
+replays): not stale, and right by checks that do not trust the file — the photo re-cut from the sample, the weights
+and curve of the bundled compact model, every recorded output recomputed by the PyTorch model, and the whole document
+regenerated from the recorded outputs by the current tiler, strength code and PNG encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from invdn_mobile.export.run import sha256
+from invdn_mobile.golden import (
+    REPLAY_TILE,
+    REPLAY_VARIANT,
+    decode_f32,
+    decode_u8,
+    dump_golden,
+    replay_doc,
+    replay_photo,
+)
+from invdn_mobile.model import Denoiser
+from invdn_mobile.model.checkpoint import default_weights, load_weights, read_meta
+from invdn_mobile.tiling import tiling_spec
+
+REPLAY = Path(__file__).resolve().parent.parent / "golden" / "replay"
+
+
+@pytest.fixture(scope="module")
+def committed():
+    doc = json.loads((REPLAY / "replay.json").read_text())
+    (entry,) = json.loads((REPLAY / "manifest.json").read_text())["artifacts"]
+    return doc, entry
+
+
+def test_the_artifact_was_exported_from_the_bundled_weights_and_passed_its_gate(committed):
+    doc, entry = committed
+    weights = default_weights(REPLAY_VARIANT)
+    assert entry["weights"]["sha256"] == sha256(weights), "bundled weights changed: run `invdn golden`"
+    assert doc["artifact"]["weights_sha256"] == entry["weights"]["sha256"]
+    assert doc["artifact"]["sha256"] == entry["sha256"] and doc["artifact"]["file"] == entry["file"]
+    assert entry["strength"] == read_meta(weights)["strength"], "the weights' strength curve changed: `invdn golden`"
+    assert entry["tiling"] == tiling_spec(REPLAY_TILE)
+    assert (entry["format"], entry["precision"], entry["layout"]) == ("tflite", "fp32", "NHWC")
+    assert entry["gate"]["passed"] and entry["parity"]["max_abs_err"] <= 1e-4
+
+
+def test_the_recorded_outputs_are_the_pytorch_model_on_the_recorded_inputs(committed):
+    """Independent of LiteRT: the bundled compact weights in PyTorch, the manifest's z seed and scale."""
+    doc, entry = committed
+    model, meta = load_weights(default_weights(REPLAY_VARIANT), REPLAY_VARIANT)
+    t = entry["tile"][0]
+    denoiser = Denoiser(model, tile=(t, t), seed=entry["z"]["seed"], z_scale=entry["z"]["scale"]).eval()
+    inputs = np.stack([decode_f32(c["input"], (t, t, 3)) for c in doc["cases"]])
+    outputs = np.stack([decode_f32(c["output"], (t, t, 3)) for c in doc["cases"]])
+    with torch.inference_mode():
+        expected = denoiser(torch.from_numpy(inputs.transpose(0, 3, 1, 2).copy())).numpy().transpose(0, 2, 3, 1)
+    err = float(np.abs(outputs - expected).max())
+    assert err <= 1e-5, f"recorded LiteRT outputs differ from PyTorch by {err:.2e}"
+    assert float(np.abs(outputs - inputs).max()) > 0.05  # the model changed the tiles (not an identity)
+
+
+def test_the_document_is_what_the_current_code_makes_of_the_recorded_outputs(committed):
+    """Regenerate replay.json with the recorded outputs in place of LiteRT: the photo (re-cut from the sample and
+    turned upright by the package's reader), every input tile, sigma, strength, float result and 8-bit PNG must be
+    what the file says, to the byte."""
+    doc, entry = committed
+    stored, photo = replay_photo()
+    t = entry["tile"][0]
+    outputs = iter(decode_f32(c["output"], (t, t, 3)) for c in doc["cases"])
+
+    def replay(batch: np.ndarray) -> np.ndarray:
+        return next(outputs).transpose(2, 0, 1)[None].copy()
+
+    regenerated = dump_golden(replay_doc(stored, photo, entry, replay))
+    assert regenerated == (REPLAY / "replay.json").read_text(), "golden/replay/replay.json is stale: `invdn golden`"
+
+
+def test_the_photo_is_turned_upright_as_exif_orientation_6_says(committed):
+    """Orientation 6 by hand: the upright photo's row i is the stored column i read bottom to top."""
+    doc, _ = committed
+    ph = doc["photo"]
+    stored = decode_u8(ph["rgb8"], (ph["stored_height"], ph["stored_width"], 3))
+    upright = np.array(
+        [
+            [stored[ph["stored_height"] - 1 - j, i] for j in range(ph["stored_height"])]
+            for i in range(ph["stored_width"])
+        ]
+    )
+    _, photo = replay_photo()
+    assert (ph["height"], ph["width"]) == upright.shape[:2] == photo.rgb.shape[:2]
+    np.testing.assert_array_equal(np.round(photo.rgb * 255).astype(np.uint8), upright)
+    rgb8 = decode_u8(doc["result"]["rgb8"], (ph["height"], ph["width"], 3))
+    result = decode_f32(doc["result"]["float"], (ph["height"], ph["width"], 3))
+    np.testing.assert_array_equal(rgb8, np.round(np.clip(result, 0, 1) * np.float32(255)).astype(np.uint8))
+    assert 0 < doc["strength"] < 1 and doc["plan"]["tiles"] == len(doc["cases"]) == 6
