@@ -22,7 +22,7 @@ from invdn_mobile.tiling import plan, run_tiled
 TileFn = Callable[[np.ndarray], np.ndarray]
 
 # Noise sigma (8-bit levels, as estimated by strength.estimate_sigma) under which the bundled v2 weights alone remove
-# more detail than noise. On the 8 test photos (docs/quality.md, "Limits") the model's output beats the input from AWGN sigma 10
+# more detail than noise. On the 8 test photos (docs/quality.md, "Limits") the output beats the input from AWGN sigma 10
 # on (paper +0.9 dB, compact +0.1) and loses to it at camera ISO 400 (estimated sigma 7-9: -1.6 / -2.7 dB) and at AWGN
 # sigma 5 (-4.9 / -6.3 dB). `--strength auto` (the weights' calibrated curve) is the fix; this warns without it.
 LOW_NOISE_SIGMA = 10.0

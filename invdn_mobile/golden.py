@@ -23,8 +23,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from invdn_mobile.atomic import atomic_path, output_dir
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.export.photos import sample_photos
+from invdn_mobile.export.run import export_artifacts
+from invdn_mobile.export.targets import get_target
+from invdn_mobile.imageio import encode_png, read_image
+from invdn_mobile.model.checkpoint import default_weights, load_weights
+from invdn_mobile.runtimes import load_runner
 from invdn_mobile.strength import ESTIMATOR, StrengthCurve, blend, estimate_sigma
 from invdn_mobile.tiling import (
     MULTIPLE,
@@ -277,10 +285,6 @@ def decode_u8(text: str, shape: tuple[int, ...]) -> np.ndarray:
 def replay_photo(kind: str = "noisy"):
     """The replay photo: its stored pixels (uint8 HWC, the crop of ``samples/<kind>``) and the :class:`Photo` the
     package reads from them saved as a PNG with EXIF orientation :data:`REPLAY_ORIENTATION` (upright)."""
-    from PIL import Image
-
-    from invdn_mobile.export.run import sample_photos
-    from invdn_mobile.imageio import read_image
 
     y, x, h, w = REPLAY_CROP
     with Image.open(sample_photos(kind) / REPLAY_PHOTO) as im:
@@ -296,10 +300,6 @@ def replay_photo(kind: str = "noisy"):
 def replay_doc(stored: np.ndarray, photo, entry: dict, fn: TileFn) -> dict:
     """The replay document of ``photo`` (``stored``: its pixels as stored) through ``fn`` (the artifact of manifest
     entry ``entry``): tiler, strength from the entry's curve, blend, 8-bit PNG encode, as ``invdn denoise`` does."""
-    from PIL import Image
-
-    from invdn_mobile.imageio import encode_png
-    from invdn_mobile.strength import StrengthCurve
 
     rgb = photo.rgb
     height, width = rgb.shape[:2]
@@ -371,12 +371,6 @@ def write_replay(out_dir: Path | str, log: Callable[[str], None] = print) -> lis
     """Export :data:`REPLAY_TARGET` at :data:`REPLAY_TILE` (parity gate on the clean crop) into a temporary folder,
     run the replay photo through it with the package's LiteRT runner and write ``replay.json`` and the export's
     ``manifest.json`` into ``out_dir`` (atomically). Minutes: it converts the model."""
-    from PIL import Image
-
-    from invdn_mobile.errors import InvdnError
-    from invdn_mobile.export.run import export_artifacts, get_target
-    from invdn_mobile.model.checkpoint import default_weights, load_weights
-    from invdn_mobile.runtimes import load_runner
 
     target = get_target(REPLAY_TARGET)
     weights = default_weights(REPLAY_VARIANT)

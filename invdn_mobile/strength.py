@@ -1,15 +1,16 @@
 """Noise-adaptive strength: how much of the model's output to keep, from the photo's own noise level.
 
-InvDN returns its clean image through 4x-downscaled channels, so its output has a detail ceiling (about 29 dB for the
-bundled weights, docs/quality.md "Limits"); on a photo with little noise it loses more detail than it removes noise. The fix
-every photo app uses is a strength: ``output = noisy + s * (model - noisy)``. Here ``s`` comes from a per-weights
-curve of the photo's estimated noise sigma, fitted by ``invdn calibrate`` on clean photos the user chooses (for the
-bundled weights: their training photos, never the test photos) and stored in the weights' metadata as ``"strength"``;
-export manifests carry it so the apps apply the same curve (web_demo/strength.js; golden/tiling/strength.json).
+InvDN returns its clean image through 4x-downscaled channels, so its output has a detail ceiling (about 29 dB for
+the bundled weights, docs/quality.md "Limits"); on a photo with little noise it loses more detail than it removes
+noise. The fix every photo app uses is a strength: ``output = noisy + s * (model - noisy)``. Here ``s`` comes from a
+per-weights curve of the photo's estimated noise sigma, fitted by ``invdn calibrate`` on clean photos the user
+chooses (for the bundled weights: their training photos, never the test photos) and stored in the weights' metadata
+as ``"strength"``; export manifests carry it so the apps apply the same curve (web_demo/strength.js;
+golden/tiling/strength.json).
 
 The curve is fitted, not hand-set: for each calibration crop and noise level the strength that minimises the squared
-error (closed form) is paired with the crop's estimated sigma; the curve is their kernel-weighted mean at fixed knots,
-made non-decreasing (pool-adjacent-violators) and clipped to [0, 1]."""
+error (closed form) is paired with the crop's estimated sigma; the curve is their kernel-weighted mean at fixed
+knots, made non-decreasing (pool-adjacent-violators) and clipped to [0, 1]."""
 
 from __future__ import annotations
 

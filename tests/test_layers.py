@@ -121,5 +121,5 @@ def test_the_checks_see_a_planted_violation():
     assert _layer_of("invdn_mobile.tiling") < _layer_of("invdn_mobile.export.run") < _layer_of("invdn_mobile.cli.main")
     assert _layer_of("invdn_mobile.evaluate.frontier") > _layer_of("invdn_mobile.evaluate.run")
     graph["invdn_mobile.tiling"] = graph["invdn_mobile.tiling"] | {"invdn_mobile.golden"}
-    assert ["invdn_mobile.golden", "invdn_mobile.tiling"] in _cycles(graph)
+    assert any({"invdn_mobile.golden", "invdn_mobile.tiling"} <= set(c) for c in _cycles(graph))
     assert "invdn_mobile.export.run" in import_graph()["invdn_mobile.web"]  # function-level imports are read too
