@@ -151,6 +151,7 @@ def test_page_loads_isolated_without_errors(browser):
     assert report["load"]["crossOriginIsolated"] is True  # COOP/COEP: WASM threads
     assert [m["precision"] for m in report["load"]["models"]] == ["fp32"]
     assert report["pageErrors"] == []
+    assert report["consoleErrors"] == []  # the page logs no error, also while it handles the broken files
 
 
 def test_js_tiling_equals_the_golden_vectors(browser):
