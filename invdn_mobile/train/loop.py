@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,7 +21,7 @@ from invdn_mobile.errors import InvdnError
 from invdn_mobile.evaluate.metrics import psnr_torch
 from invdn_mobile.model import Denoiser, InvDN, get_variant
 from invdn_mobile.model.checkpoint import save_weights
-from invdn_mobile.noise import parse_noise
+from invdn_mobile.noise import NoiseModel, parse_noise
 from invdn_mobile.train.config import TrainConfig
 
 CHECKPOINT = "last.pt"
@@ -155,26 +156,39 @@ def validate(model: InvDN, clean: torch.Tensor, noisy: torch.Tensor, device, bat
     return float(torch.cat(scores).mean())
 
 
-def save_checkpoint(path: Path, model, optimizer, step: int, g, config, history, elapsed, horizon) -> None:
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "step": step,
-        "horizon": horizon,
-        "noise_rng": g.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "config": config.to_dict(),
-        "history": history,
-        "elapsed": elapsed,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
 def _synced_time(device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter()
+
+
+@dataclass
+class Run:
+    """One training call: what :func:`setup` builds, :func:`restore` restores, :func:`loop` advances and :func:`save`
+    writes at the end."""
+
+    config: TrainConfig
+    device: torch.device
+    model: InvDN
+    g: torch.Generator  # noise and z_HF
+    bf16: bool
+    channels_last: bool
+    graphs: bool
+    train_files: list[Path]
+    val_files: list[Path]
+    dataset: CropDataset
+    noise: NoiseModel
+    val: tuple[torch.Tensor, torch.Tensor] | None  # fixed (clean, noisy) validation crops
+    optimizer: torch.optim.Optimizer | None = None
+    step_fn: Step | None = None
+    step: int = 0
+    history: list = field(default_factory=list)
+    elapsed: float = 0.0
+    horizon: int | None = None
+
+    @property
+    def checkpoint(self) -> Path:
+        return Path(self.config.out) / CHECKPOINT
 
 
 def train(
@@ -182,69 +196,96 @@ def train(
 ) -> Path:
     """Run (or resume) training; returns the path of the weights written at the end. ``stop_at`` ends this call
     after that step, with a checkpoint, as an interruption would (the run resumes from there)."""
+    run = setup(config)
+    restore(run, resume, log)
+    log(
+        f"training {config.variant} ({run.model.num_params():,} params) on {len(run.train_files)} photos "
+        f"({len(run.val_files)} held out), {run.device}, {'bf16 autocast' if run.bf16 else 'fp32'}"
+        f"{', channels_last' if run.channels_last else ''}{', CUDA graphs' if run.graphs else ''}, "
+        f"batch {config.batch}x{config.crop}^2, {config.lr_schedule} lr {config.lr:g}"
+    )
+    loop(run, progress, log, stop_at)
+    return save(run, log)
+
+
+def setup(config: TrainConfig) -> Run:
+    """The device, the run folder, the data, the noise model and the freshly initialised model (seeded)."""
     device = pick_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
-    out = Path(config.out)
-    make_dir(out)
+    make_dir(Path(config.out))
     train_files, val_files = split_files(Path(config.data), config.val_fraction)
-    images = load_uint8(train_files, config.crop)
-    dataset = CropDataset(images, config.crop, config.seed, config.scale_min)
+    dataset = CropDataset(load_uint8(train_files, config.crop), config.crop, config.seed, config.scale_min)
     noise = parse_noise(config.noise)
 
     torch.manual_seed(config.seed)
     model = InvDN(get_variant(config.variant)).to(device)
-    bf16 = use_bf16(config, device)
     channels_last = config.channels_last == "on" or (config.channels_last == "auto" and device.type == "cuda")
-    graphs = config.cuda_graphs == "auto" and device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    g = torch.Generator(device=device).manual_seed(config.seed)
-    step, history, elapsed, horizon, optimizer_state = 0, [], 0.0, None, None
+    val = None
+    if val_files:
+        val_clean = center_crops(load_uint8(val_files, config.val_crop), config.val_crop)
+        val = val_clean, noise(val_clean, torch.Generator().manual_seed(config.seed + 1))
+    return Run(
+        config=config,
+        device=device,
+        model=model,
+        g=torch.Generator(device=device).manual_seed(config.seed),
+        bf16=use_bf16(config, device),
+        channels_last=channels_last,
+        graphs=config.cuda_graphs == "auto" and device.type == "cuda",
+        train_files=train_files,
+        val_files=val_files,
+        dataset=dataset,
+        noise=noise,
+        val=val,
+    )
 
-    ckpt = out / CHECKPOINT
-    if resume and ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+
+def restore(run: Run, resume: bool, log) -> None:
+    """Restore the model, the optimizer, the random streams and the progress from the run's checkpoint (with
+    ``resume``, when there is one), else warm-start from ``config.init`` if given; then make the optimizer and the
+    step."""
+    config, optimizer_state = run.config, None
+    if resume and run.checkpoint.is_file():
+        state = torch.load(run.checkpoint, map_location=run.device, weights_only=False)
         if state["config"]["variant"] != config.variant:
-            raise InvdnError(f"{ckpt} is a {state['config']['variant']!r} run, not {config.variant!r}")
-        model.load_state_dict(state["model"])
+            raise InvdnError(f"{run.checkpoint} is a {state['config']['variant']!r} run, not {config.variant!r}")
+        run.model.load_state_dict(state["model"])
         optimizer_state = state["optimizer"]
-        g.set_state(state["noise_rng"].cpu())  # map_location moved it to the device
+        run.g.set_state(state["noise_rng"].cpu())  # map_location moved it to the device
         torch.set_rng_state(state["torch_rng"].cpu())
-        step, history, elapsed, horizon = state["step"], state["history"], state["elapsed"], state.get("horizon")
-        log(f"resumed {ckpt} at step {step}")
+        run.step, run.history, run.elapsed = state["step"], state["history"], state["elapsed"]
+        run.horizon = state.get("horizon")
+        log(f"resumed {run.checkpoint} at step {run.step}")
     elif config.init:
         from invdn_mobile.model.checkpoint import load_weights
 
         start, _ = load_weights(Path(config.init), config.variant)
-        model.load_state_dict(start.state_dict())
+        run.model.load_state_dict(start.state_dict())
         log(f"warm start from {config.init}")
-    optimizer = make_optimizer(model, config, device, graphs, optimizer_state)
-    run_step = Step(model, optimizer, config, bf16, device, graphs, log)
+    run.optimizer = make_optimizer(run.model, config, run.device, run.graphs, optimizer_state)
+    run.step_fn = Step(run.model, run.optimizer, config, run.bf16, run.device, run.graphs, log)
 
-    val_clean = val_noisy = None
-    if val_files:
-        val_clean = center_crops(load_uint8(val_files, config.val_crop), config.val_crop)
-        val_noisy = noise(val_clean, torch.Generator().manual_seed(config.seed + 1))
 
-    log(
-        f"training {config.variant} ({model.num_params():,} params) on {len(train_files)} photos "
-        f"({len(val_files)} held out), {device}, {'bf16 autocast' if bf16 else 'fp32'}"
-        f"{', channels_last' if channels_last else ''}{', CUDA graphs' if graphs else ''}, "
-        f"batch {config.batch}x{config.crop}^2, {config.lr_schedule} lr {config.lr:g}"
-    )
+def loop(run: Run, progress: bool, log, stop_at: int | None) -> None:
+    """Train from ``run.step`` to ``config.steps`` (or the cosine horizon, the time budget, ``stop_at``): logs,
+    validation and checkpoints on their schedules."""
+    config, device, model, optimizer = run.config, run.device, run.model, run.optimizer
     model.train()
+    step = run.step
     remaining = config.steps - step
-    loader = crop_loader(dataset, config.batch, step, max(remaining, 0), config.workers, device.type == "cuda")
+    loader = crop_loader(run.dataset, config.batch, step, max(remaining, 0), config.workers, device.type == "cuda")
     z_shape = model.z_shape(config.crop, config.crop, config.batch)
-    started = time.perf_counter() - elapsed
+    started = time.perf_counter() - run.elapsed
     window_t, window_n, window_sum = time.perf_counter(), 0, None
     # cosine + max_minutes: the step rate is measured over the second `calibrate_steps` steps of this call (the first
     # ones include data loading, cuDNN autotuning and the graph capture)
     calibrate = (step + config.calibrate_steps, step + 2 * config.calibrate_steps)
-    fit_horizon = horizon is None and config.lr_schedule == "cosine" and config.max_minutes is not None
+    fit_horizon = run.horizon is None and config.lr_schedule == "cosine" and config.max_minutes is not None
     bar = _progress(progress, config.steps, step)
     record = {"step": step, "loss": float("nan")}
 
@@ -263,26 +304,26 @@ def train(
         }
 
     for clean in loader:
-        set_lr(optimizer, lr_at(config, step, horizon))
+        set_lr(optimizer, lr_at(config, step, run.horizon))
         clean = clean.to(device, non_blocking=True)
-        noisy = noise(clean, g)
-        z = torch.randn(z_shape, generator=g, device=device, dtype=torch.float32)
-        if channels_last:
+        noisy = run.noise(clean, run.g)
+        z = torch.randn(z_shape, generator=run.g, device=device, dtype=torch.float32)
+        if run.channels_last:
             clean = clean.contiguous(memory_format=torch.channels_last)
             noisy = noisy.contiguous(memory_format=torch.channels_last)
-        values = run_step(clean, noisy, z)
+        values = run.step_fn(clean, noisy, z)
         window_sum = values if window_sum is None else window_sum + values
         step += 1
         window_n += 1
         over_time = config.max_minutes is not None and time.perf_counter() - started > 60 * config.max_minutes
-        ended = config.lr_schedule == "cosine" and horizon is not None and step >= horizon
+        ended = config.lr_schedule == "cosine" and run.horizon is not None and step >= run.horizon
         stop = over_time or ended or step == stop_at
         checkpoint = step % config.checkpoint_every == 0 or step == config.steps or stop
         if step % config.log_every == 0 or checkpoint:
             now = time.perf_counter()
             record = flush(now)
             window_t, window_n, window_sum = now, 0, None
-            history.append(record)
+            run.history.append(record)
             if not progress:
                 log(json.dumps(record))
         if fit_horizon and step == calibrate[0]:
@@ -290,45 +331,68 @@ def train(
         if fit_horizon and step == calibrate[1]:
             rate = config.calibrate_steps / (_synced_time(device) - calibrate_t)
             left = 60 * config.max_minutes - (time.perf_counter() - started)
-            horizon = min(config.steps, step + int(0.95 * rate * left))
-            log(f"step {step}: {rate:.2f} it/s, cosine horizon set to step {horizon}")
-        if val_clean is not None and (step % config.val_every == 0 or step == config.steps):
-            history.append({"step": step, "val_psnr": validate(model, val_clean, val_noisy, device)})
-            log(f"step {step}: validation PSNR {history[-1]['val_psnr']:.2f} dB")
+            run.horizon = min(config.steps, step + int(0.95 * rate * left))
+            log(f"step {step}: {rate:.2f} it/s, cosine horizon set to step {run.horizon}")
+        if run.val is not None and (step % config.val_every == 0 or step == config.steps):
+            run.history.append({"step": step, "val_psnr": validate(model, *run.val, device)})
+            log(f"step {step}: validation PSNR {run.history[-1]['val_psnr']:.2f} dB")
         if bar is not None:
             bar.update(step, record)
         if checkpoint:
-            save_checkpoint(ckpt, model, optimizer, step, g, config, history, time.perf_counter() - started, horizon)
+            run.step, run.elapsed = step, time.perf_counter() - started
+            save_checkpoint(run)
         if stop:
             why = "the cosine schedule ended" if ended else "time budget used" if over_time else "stopped"
             log(f"{why} at step {step}")
             break
     if bar is not None:
         bar.close()
-    elapsed = time.perf_counter() - started
-    weights = out / f"invdn-{config.variant}.safetensors"
-    model = model.to(memory_format=torch.contiguous_format).cpu()
-    val = [h["val_psnr"] for h in history if "val_psnr" in h]
+    run.step, run.elapsed = step, time.perf_counter() - started
+
+
+def save_checkpoint(run: Run) -> None:
+    """``last.pt``, atomically: everything a resume needs to continue bit-exactly."""
+    state = {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "step": run.step,
+        "horizon": run.horizon,
+        "noise_rng": run.g.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "config": run.config.to_dict(),
+        "history": run.history,
+        "elapsed": run.elapsed,
+    }
+    with atomic_path(run.checkpoint) as tmp:
+        torch.save(state, tmp)
+
+
+def save(run: Run, log) -> Path:
+    """Write the final weights (safetensors + JSON sidecar, with how they were trained); returns their path."""
+    config = run.config
+    weights = Path(config.out) / f"invdn-{config.variant}.safetensors"
+    model = run.model.to(memory_format=torch.contiguous_format).cpu()
+    val = [h["val_psnr"] for h in run.history if "val_psnr" in h]
     save_weights(
         weights,
         model,
         {
             "z": {"seed": 0, "scale": 1.0},
             "training": {
-                "steps": step,
-                "wall_time_s": round(elapsed, 1),
-                "device": str(device),
-                "bf16_autocast": bf16,
-                "cuda_graphs": run_step.graphs,
+                "steps": run.step,
+                "wall_time_s": round(run.elapsed, 1),
+                "device": str(run.device),
+                "bf16_autocast": run.bf16,
+                "cuda_graphs": run.step_fn.graphs,
                 "noise": config.noise,
-                "data": [p.name for p in train_files],
-                "validation_files": [p.name for p in val_files],
+                "data": [p.name for p in run.train_files],
+                "validation_files": [p.name for p in run.val_files],
                 "final_val_psnr": val[-1] if val else None,
                 "config": config.to_dict(),
             },
         },
     )
-    log(f"wrote {weights} after {step} steps ({elapsed / 60:.1f} min)")
+    log(f"wrote {weights} after {run.step} steps ({run.elapsed / 60:.1f} min)")
     return weights
 
 
