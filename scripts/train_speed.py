@@ -47,11 +47,12 @@ def main() -> None:
             clean, noisy = (t.contiguous(memory_format=torch.channels_last) for t in (clean, noisy))
         optimizer = torch.optim.Adam(model.parameters(), 2e-4)
         g = torch.Generator().manual_seed(0)
+        z = torch.randn(model.z_shape(args.crop, args.crop, args.batch), generator=g)  # z_HF of the reverse pass
         times = []
         for _ in range(args.steps + 1):
             t0 = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                total, _, _ = losses(model, clean, noisy, g, config)
+                total, _, _ = losses(model, clean, noisy, z, config)
             optimizer.zero_grad()
             total.backward()
             optimizer.step()

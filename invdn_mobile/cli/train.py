@@ -23,23 +23,45 @@ def train(
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda or auto.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore an existing checkpoint in the run folder.")] = False,
 ) -> None:
-    """Train InvDN with the paper's losses; resumes from OUT/last.pt when it exists (bit-exact on CPU)."""
+    """Train InvDN with the paper's losses; resumes from OUT/last.pt when it exists (bit-exact on CPU).
+
+    Under torchrun (`torchrun --nproc-per-node N -m invdn_mobile train ...`) each process is one rank of a
+    DistributedDataParallel run: the config's batch is per rank, and rank 0 logs and writes the run folder."""
+    import contextlib
+    import os
+
     from invdn_mobile.atomic import output_dir
     from invdn_mobile.train.config import load_config
     from invdn_mobile.train.loop import train as run
+    from invdn_mobile.train.world import SharedError
 
-    cfg = load_config(
-        config,
-        data=str(data) if data else None,
-        out=str(out) if out else None,
-        variant=variant,
-        steps=steps,
-        max_minutes=max_minutes,
-        device=device,
-    )
-    with output_dir(Path(cfg.out)):  # a run that fails before writing anything leaves no empty folder
-        weights = run(cfg, resume=not fresh, progress=True, log=typer.echo)
-    typer.echo(f"weights: {weights}")
+    rank = int(os.environ.get("RANK", "0") or 0)  # set by torchrun; 0 for a single process
+    try:
+        try:
+            cfg = load_config(
+                config,
+                data=str(data) if data else None,
+                out=str(out) if out else None,
+                variant=variant,
+                steps=steps,
+                max_minutes=max_minutes,
+                device=device,
+            )
+        except InvdnError as exc:
+            raise SharedError(str(exc)) from None  # every rank reads the same command line
+        # a run that fails before writing anything leaves no empty folder; only rank 0 writes the run folder
+        with output_dir(Path(cfg.out)) if rank == 0 else contextlib.nullcontext():
+            weights = run(cfg, resume=not fresh, progress=True, log=typer.echo)
+    except SharedError:
+        if rank != 0:  # every rank met it: rank 0 says it
+            raise typer.Exit(2) from None
+        raise
+    except InvdnError as exc:
+        if rank != 0:
+            raise InvdnError(f"rank {rank}: {exc}") from None
+        raise
+    if rank == 0:
+        typer.echo(f"weights: {weights}")
 
 
 @cli_errors

@@ -88,27 +88,42 @@ class CropDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(patch).transpose(2, 0, 1).astype(np.float32) / 255.0)
 
 
-class RangeSampler(Sampler):
-    """Indices ``start, start + 1, ...`` for ``count`` samples: the loader resumes at any step."""
+def shard(step: int, batch: int, rank: int = 0, ranks: int = 1) -> range:
+    """The sample indices of rank ``rank`` at step ``step``: the global batch of step ``step`` is the ``batch * ranks``
+    samples from ``step * batch * ranks``, and rank ``rank`` takes the ``batch`` of them from ``rank * batch`` (one
+    rank: ``step * batch ..``)."""
+    first = (step * ranks + rank) * batch
+    return range(first, first + batch)
 
-    def __init__(self, start: int, count: int) -> None:
-        self.start, self.count = start, count
+
+class ShardSampler(Sampler):
+    """This rank's indices for ``steps`` steps from ``start_step`` (:func:`shard`): the loader resumes at any step."""
+
+    def __init__(self, start_step: int, steps: int, batch: int, rank: int = 0, ranks: int = 1) -> None:
+        self.start_step, self.steps, self.batch, self.rank, self.ranks = start_step, steps, batch, rank, ranks
 
     def __iter__(self):
-        return iter(range(self.start, self.start + self.count))
+        for step in range(self.start_step, self.start_step + self.steps):
+            yield from shard(step, self.batch, self.rank, self.ranks)
 
     def __len__(self) -> int:
-        return self.count
+        return self.steps * self.batch
 
 
 def crop_loader(
-    dataset: CropDataset, batch: int, start_step: int, steps: int, workers: int, pin_memory: bool = False
+    dataset: CropDataset,
+    batch: int,
+    start_step: int,
+    steps: int,
+    workers: int,
+    pin_memory: bool = False,
+    rank: int = 0,
+    ranks: int = 1,
 ) -> DataLoader:
-    sampler = RangeSampler(start_step * batch, steps * batch)
     return DataLoader(
         dataset,
         batch_size=batch,
-        sampler=sampler,
+        sampler=ShardSampler(start_step, steps, batch, rank, ranks),
         num_workers=workers,
         pin_memory=pin_memory,
         persistent_workers=False,

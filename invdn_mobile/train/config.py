@@ -44,6 +44,9 @@ class TrainConfig:
     checkpoint_every: int = 100
     val_every: int = 250
     log_every: int = 10
+    # under torchrun: how long a rank waits for the others (forming the world, each collective) before the run stops
+    # with one line instead of hanging
+    dist_timeout_s: float = 300.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,7 +101,7 @@ def load_config(path: Path | None, **overrides) -> TrainConfig:
     for name in ("workers", "threads", "warmup_steps"):
         if getattr(config, name) < 0:
             raise InvdnError(f"{where}: {name} must be at least 0, got {getattr(config, name)}")
-    for name in ("lr", "clip"):
+    for name in ("lr", "clip", "dist_timeout_s"):
         if not getattr(config, name) > 0:
             raise InvdnError(f"{where}: {name} must be positive, got {getattr(config, name)}")
     if config.max_minutes is not None and not config.max_minutes > 0:
