@@ -321,7 +321,6 @@ def restore(run: Run, resume: bool, log) -> None:
         run.horizon = state.get("horizon")
         log(f"resumed {run.checkpoint} at step {run.step}")
     elif config.init and world.main:  # DDP gives the other ranks rank 0's weights
-
         start, _ = load_weights(Path(config.init), config.variant)
         run.model.load_state_dict(start.state_dict())
         log(f"warm start from {config.init}")
