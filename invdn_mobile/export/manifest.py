@@ -78,6 +78,8 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
     module = fmt.module()
     report = module.inspect(path)
     platform_min = {"min_deployment_target": module.MIN_TARGET} if hasattr(module, "MIN_TARGET") else {}
+    for spec in inputs + outputs:  # integer I/O (full-integer TFLite): dtype, scale and zero point of the file's tensor
+        spec |= report.get("integer_io", {}).get(spec["name"], {})
     return platform_min | {
         "file": path.name,
         "format": fmt.name,

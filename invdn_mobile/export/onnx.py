@@ -91,7 +91,7 @@ def nodes_matching(model, patterns) -> list[str]:
     return [node for node, layer in quantizable_layers(model).items() if any(p in layer for p in patterns)]
 
 
-def to_int8(model, calibration: list[dict[str, np.ndarray]], op_types=INT8_OP_TYPES, exclude=()):
+def to_int8(model, calibration: list[dict[str, np.ndarray]], op_types=INT8_OP_TYPES, exclude=(), extra=None):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     onnx = _require()
@@ -116,8 +116,19 @@ def to_int8(model, calibration: list[dict[str, np.ndarray]], op_types=INT8_OP_TY
             weight_type=QuantType.QInt8,
             op_types_to_quantize=list(op_types),
             nodes_to_exclude=list(exclude),
+            extra_options=extra or {},
         )
         return onnx.load(str(dst))
+
+
+def to_int8_full(model, calibration: list[dict[str, np.ndarray]]):
+    """Every op of the graph in QDQ (Conv, ConvTranspose, LeakyRelu, Sigmoid, Exp, Mul, Add, Sub, Neg, Concat,
+    Slice), the image input and output pinned to [0, 1] (an 8-bit pixel is exact; the output is clipped as every
+    caller clips it)."""
+    ops = sorted({n.op_type for n in model.graph.node})
+    pinned = [{"rmin": np.float32(0.0), "rmax": np.float32(1.0)}]
+    overrides = {INPUT: pinned, OUTPUT: pinned}
+    return to_int8(model, calibration, op_types=ops, extra={"TensorQuantOverrides": overrides})
 
 
 def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:
@@ -130,8 +141,16 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
     elif precision == "int8":
         if not calibration:
             raise InvdnError("INT8 export needs calibration data")
-        keep = tuple((options or {}).get("keep_float", ()))
-        model = to_int8(model, calibration, exclude=nodes_matching(model, keep) if keep else ())
+        if (options or {}).get("full_integer"):
+            from invdn_mobile.export.integer import onnx_float_ops
+
+            model = to_int8_full(model, calibration)
+            problems = onnx_float_ops(model)
+            if problems:
+                raise InvdnError(f"{Path(path).name}: not full-integer: {'; '.join(problems[:5])}")
+        else:
+            keep = tuple((options or {}).get("keep_float", ()))
+            model = to_int8(model, calibration, exclude=nodes_matching(model, keep) if keep else ())
     elif precision != "fp32":
         raise InvdnError(f"onnx: no precision {precision!r}")
     model.producer_name = "invdn-mobile"

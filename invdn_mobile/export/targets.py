@@ -27,6 +27,8 @@ class Target:
     cpu_only: bool = False  # TFLite: skip the LiteRT GPU delegate op check
     # INT8: layers kept in float (see --sensitivity): one list for every variant, or a table keyed by variant
     keep_float: list[str] | dict[str, list[str]] = field(default_factory=list)
+    full_integer: bool = False  # INT8: every op int8 (checked on the written file; see docs/int8.md)
+    integer_io: bool = False  # full-integer TFLite: int8 input and output instead of float
 
     @property
     def variant(self) -> str:
@@ -34,7 +36,10 @@ class Target:
 
     def options(self, variant: str) -> dict:
         keep = self.keep_float.get(variant, []) if isinstance(self.keep_float, dict) else self.keep_float
-        return {"cpu_only": self.cpu_only, "keep_float": list(keep)}
+        options = {"cpu_only": self.cpu_only, "keep_float": list(keep)}
+        if self.full_integer:
+            options |= {"full_integer": True, "integer_io": self.integer_io}
+        return options
 
 
 def load_targets() -> dict[str, Target]:
