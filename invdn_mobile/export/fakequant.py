@@ -7,9 +7,10 @@ same sequence): ``conv -> leaky -> conv -> leaky -> concat -> conv`` in every re
 point off (``QuantSim.mode = "float"``) it computes exactly what :class:`~invdn_mobile.model.Denoiser` computes; the
 test suite holds it to that.
 
-Used three ways: ``observe`` records the per-tensor (and per-channel) ranges the converters will calibrate, ``quant``
-runs the int8 simulation (diagnosis: where the error enters and how the reverse pass amplifies it), and with
-gradients on, quantization-aware fine-tuning (straight-through estimator, :func:`torch.fake_quantize_per_tensor_affine`).
+Used three ways: ``observe`` records the per-tensor (and per-channel) ranges the converters will calibrate,
+``quant`` runs the int8 simulation (diagnosis: where the error enters and how the reverse pass amplifies it), and
+with gradients on, quantization-aware fine-tuning (straight-through estimator,
+:func:`torch.fake_quantize_per_tensor_affine`).
 """
 
 from __future__ import annotations
@@ -141,8 +142,12 @@ class QuantSim:
 
     # --- the network ---
     def resblock(self, name: str, m: ResidualBlock, x: torch.Tensor, negate: bool = False) -> torch.Tensor:
-        r = self.a(f"{name}.act1", F.leaky_relu(self.conv(f"{name}.conv1", x, m.conv1.weight, m.conv1.bias, padding=1), 0.2))
-        r = self.a(f"{name}.act2", F.leaky_relu(self.conv(f"{name}.conv2", r, m.conv2.weight, m.conv2.bias, padding=1), 0.2))
+        r = self.a(
+            f"{name}.act1", F.leaky_relu(self.conv(f"{name}.conv1", x, m.conv1.weight, m.conv1.bias, padding=1), 0.2)
+        )
+        r = self.a(
+            f"{name}.act2", F.leaky_relu(self.conv(f"{name}.conv2", r, m.conv2.weight, m.conv2.bias, padding=1), 0.2)
+        )
         c = self.a(f"{name}.cat", torch.cat((x, r), dim=1))
         w, b = (-m.conv3.weight, -m.conv3.bias) if negate else (m.conv3.weight, m.conv3.bias)  # -G folded (TFLite)
         return self.conv(f"{name}.conv3", c, w, b, padding=1)

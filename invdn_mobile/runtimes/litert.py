@@ -51,7 +51,9 @@ class LiteRTRunner:
     def run(self, batch: np.ndarray) -> np.ndarray:
         outs = []
         for item in batch:  # artifacts have a fixed batch of 1
-            feed = {"image": self._in("image", np.ascontiguousarray(item[None].transpose(0, 2, 3, 1), dtype=np.float32))}
+            feed = {
+                "image": self._in("image", np.ascontiguousarray(item[None].transpose(0, 2, 3, 1), dtype=np.float32))
+            }
             if self.z is not None:
                 feed["z"] = self.z
             ((name, out),) = self.runner(**feed).items()
