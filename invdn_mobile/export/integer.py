@@ -30,6 +30,20 @@ def spec() -> dict:
     return tomllib.loads(OPS_FILE.read_text())
 
 
+def prepared(denoiser, options: dict | None):
+    """The denoiser a full-integer export converts: with ``options['equalize']``, a copy whose residual blocks are
+    cross-layer equalized (an exact float rescaling, :mod:`invdn_mobile.model.equalize`)."""
+    if not (options or {}).get("equalize"):
+        return denoiser
+    import copy
+
+    from invdn_mobile.model.equalize import equalize
+
+    denoiser = copy.deepcopy(denoiser)
+    equalize(denoiser.model)
+    return denoiser.eval()
+
+
 # --- TFLite ---
 
 

@@ -29,6 +29,8 @@ class Target:
     keep_float: list[str] | dict[str, list[str]] = field(default_factory=list)
     full_integer: bool = False  # INT8: every op int8 (checked on the written file; see docs/int8.md)
     integer_io: bool = False  # full-integer TFLite: int8 input and output instead of float
+    equalize: bool = False  # full integer: cross-layer equalization of the weights first (exact float rescaling)
+    reduce_range: bool = False  # ONNX INT8: 7-bit weights (x86 without VNNI saturates int16 pair sums otherwise)
 
     @property
     def variant(self) -> str:
@@ -38,7 +40,9 @@ class Target:
         keep = self.keep_float.get(variant, []) if isinstance(self.keep_float, dict) else self.keep_float
         options = {"cpu_only": self.cpu_only, "keep_float": list(keep)}
         if self.full_integer:
-            options |= {"full_integer": True, "integer_io": self.integer_io}
+            options |= {"full_integer": True, "integer_io": self.integer_io, "equalize": self.equalize}
+        if self.reduce_range:
+            options["reduce_range"] = True
         return options
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from invdn_mobile.errors import InvdnError, missing_extra
-from invdn_mobile.export.integer import tflite_float_ops
+from invdn_mobile.export.integer import prepared, tflite_float_ops
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes.litert import interpreter
@@ -179,8 +179,9 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
     """Write one ``.tflite`` to ``path`` (the caller makes the write atomic); fails when the artifact holds an op or
     tensor rank the LiteRT GPU delegate cannot run, unless ``options['cpu_only']``."""
     options = options or {}
-    model = to_fp32(denoiser, tile)
-    if precision == "int8" and options.get("full_integer"):
+    full = precision == "int8" and options.get("full_integer")
+    model = to_fp32(prepared(denoiser, options) if full else denoiser, tile)
+    if full:
         model = quantize_full(model, calibration, bool(options.get("integer_io")))
         problems = tflite_float_ops(model)
         if problems:
