@@ -147,3 +147,15 @@ def test_cross_layer_equalization_keeps_the_float_output(compact):
         ref = Denoiser(compact, tile=(TILE, TILE))(x)
         out = Denoiser(model, tile=(TILE, TILE))(x)
     assert float((out - ref).abs().max()) <= 1e-5
+
+
+def test_quantization_aware_finetuning_moves_the_weights_through_the_fake_quant(compact):
+    import copy
+
+    from invdn_mobile.export.qat import finetune
+
+    model = copy.deepcopy(compact)
+    record = finetune(model, None, minutes=5, crop=16, batch=1, lr=1e-3, max_steps=2, calibration_tile=32, log=None)
+    assert record["steps"] == 2 and record["final_loss"] > 0
+    moved = max(float((a - b).abs().max()) for a, b in zip(model.parameters(), compact.parameters()))
+    assert 1e-5 < moved < 0.1  # Adam's first steps move each weight by about lr

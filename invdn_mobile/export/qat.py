@@ -45,13 +45,16 @@ def finetune(
     clean_weight: float = 0.5,
     observe_every: int = 100,
     seed: int = 0,
+    max_steps: int | None = None,
+    calibration_tile: int = 256,
     log=print,
 ) -> dict:
-    """Fine-tune ``model`` in place for ``minutes``; returns what was done (for the weights' model card)."""
+    """Fine-tune ``model`` in place for ``minutes`` (or ``max_steps``); returns what was done (for the weights'
+    model card)."""
     torch.manual_seed(seed)
     teacher = copy.deepcopy(model).eval()
     photos = sample_photos("calibration", calibration)
-    feeds = [f["image"] for f in calibration_data(photos, 256, 8, None)]
+    feeds = [f["image"] for f in calibration_data(photos, calibration_tile, 8, None)]
     sim = QuantSim(Denoiser(model, tile=(crop, crop)))
     observe(sim, feeds)
     sim.mode = "quant"
@@ -59,7 +62,7 @@ def finetune(
     opt = torch.optim.Adam(params, lr=lr)
     started, step, losses = time.perf_counter(), 0, []
     deadline = started + 60 * minutes
-    while time.perf_counter() < deadline:
+    while time.perf_counter() < deadline and (max_steps is None or step < max_steps):
         clean, noisy = noisy_crops(photos, crop, batch, seed=seed * 100_003 + step)
         x, c = torch.from_numpy(noisy), torch.from_numpy(clean)
         k = step % 8  # the eight flips / rotations
