@@ -159,3 +159,27 @@ def test_quantization_aware_finetuning_moves_the_weights_through_the_fake_quant(
     assert record["steps"] == 2 and record["final_loss"] > 0
     moved = max(float((a - b).abs().max()) for a, b in zip(model.parameters(), compact.parameters()))
     assert 1e-5 < moved < 0.1  # Adam's first steps move each weight by about lr
+
+
+def test_npu_recipe_with_int8_io_exports_checks_and_runs_through_the_cli(tmp_path, sample_clean):
+    """The recipe end to end: full integer with int8 I/O, the manifest says how to feed it, parity ran it."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from invdn_mobile.cli.main import app
+
+    pytest.importorskip("ai_edge_quantizer")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.open(sorted(sample_clean.iterdir())[0]).crop((100, 100, 164, 164)).save(photos / "a.png")
+    out = tmp_path / "out"
+    args = ["export", "android-npu-int8-io", "--tile", str(TILE), "--no-z-variant", "-o", str(out)]
+    result = CliRunner().invoke(app, [*args, "--images", str(photos)])
+    (entry,) = json.loads((out / "manifest.json").read_text())["artifacts"]
+    assert result.exit_code in (0, 1), result.output  # 1: the gate's verdict on a 32-px tile, not a crash
+    assert entry["inputs"][0]["dtype"] == "int8" and entry["inputs"][0]["zero_point"] == -128
+    assert entry["outputs"][0]["dtype"] == "int8" and "int8 code" in entry["normalization"]
+    assert "DEQUANTIZE" not in entry["ops"] and entry["ops"]["EXP"] > 0 and entry["ops"]["LEAKY_RELU"] > 0
+    assert entry["parity"]["finite"] and entry["parity"]["max_abs_err"] < 0.5

@@ -31,6 +31,7 @@ class Target:
     integer_io: bool = False  # full-integer TFLite: int8 input and output instead of float
     equalize: bool = False  # full integer: cross-layer equalization of the weights first (exact float rescaling)
     reduce_range: bool = False  # ONNX INT8: 7-bit weights (x86 without VNNI saturates int16 pair sums otherwise)
+    in_all: bool = True  # made by `invdn export all` (false: only by name, e.g. a recipe that misses its gate today)
 
     @property
     def variant(self) -> str:
