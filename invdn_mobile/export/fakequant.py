@@ -26,8 +26,8 @@ from invdn_mobile.model.coupling import Coupling, ResidualBlock
 
 QMIN, QMAX = -128, 127
 SAMPLES_PER_POINT = 1 << 18  # values kept per point (random subsample) for percentile / MSE ranges
-# Fixed ranges that need no calibration: the image in and out are [0, 1] (int8 code = 8-bit pixel - 128), the
-# sigmoid's int8 output is [0, 1) (TFLite's fixed LOGISTIC output scale 1/256).
+# Fixed ranges that need no calibration: the image in and out are [0, 1] (int8 code = 8-bit pixel - 128), as the
+# full-integer exports pin them.
 FIXED = {"input": (0.0, 1.0), "output": (0.0, 1.0)}
 
 
