@@ -222,6 +222,27 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+# int8 dot-product instruction sets that decide what an int8 kernel can gain over FP32 (x86: VNNI, AMX; ARM: SDOT,
+# I8MM); /proc/cpuinfo spells them so.
+INT8_FLAGS = ("avx2", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def cpu_int8_flags(cpuinfo: str | None = None) -> dict[str, bool] | None:
+    """Which of :data:`INT8_FLAGS` the CPU reports (None where /proc/cpuinfo cannot be read)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.split(":")[0].strip() in ("flags", "Features"):
+            flags |= set(line.split(":", 1)[1].split())
+    is_arm = "asimd" in flags
+    wanted = [f for f in INT8_FLAGS if (f in ("asimddp", "i8mm")) == is_arm]
+    return {f: f in flags for f in wanted}
+
+
 def machine_facts(device: str, name: str | None = None, peaks: dict | None = None) -> dict:
     gpu = torch.cuda.get_device_name() if device == "cuda" else None
     cpu = cpu_model()
@@ -240,6 +261,9 @@ def machine_facts(device: str, name: str | None = None, peaks: dict | None = Non
         "os": f"{platform.system()} {platform.release()}",
         "libraries": library_versions(),
     }
+    int8 = cpu_int8_flags()
+    if int8 is not None:
+        facts["cpu_int8"] = int8
     if peaks:
         facts["peak_gmacs"] = peaks
     return facts

@@ -214,10 +214,13 @@ def _machine_line(path: Path, doc: dict) -> str:
     m = doc["machine"]
     peaks = ", ".join(f"{k} {v:,.0f}" for k, v in (m.get("peak_gmacs") or {}).items())
     libs = ", ".join(f"{k} {v}" for k, v in (m.get("libraries") or {}).items())
+    int8 = m.get("cpu_int8")
+    isa = f"int8 instructions: {', '.join(k for k, v in int8.items() if v) or 'none'}" if int8 is not None else ""
+    isa += f" (not: {', '.join(k for k, v in int8.items() if not v)})" if int8 and not all(int8.values()) else ""
     return (
         f"- `{path.name}` ({doc['source']}, {doc['date']}): {m['name']}: {m['cpu']}, {m['cores']} cores"
         f"{', ' + m['gpu'] if m.get('gpu') else ''}{', ' + m['device_model'] if m.get('device_model') else ''}; "
-        f"peak GMAC/s: {peaks or '—'}; {libs}"
+        f"{isa + '; ' if isa else ''}peak GMAC/s: {peaks or '—'}; {libs}"
     )
 
 

@@ -78,7 +78,7 @@ def export(
     if name and (fmt or precision):
         fail("give a target, or --format and --precision, not both")
     if name == "all":
-        jobs = list(load_targets().values())
+        jobs = [t for t in load_targets().values() if t.in_all]
     elif name:
         jobs = [get_target(name)]
     elif fmt and precision:

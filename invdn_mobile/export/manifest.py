@@ -18,6 +18,9 @@ from invdn_mobile.model.checkpoint import default_weights
 from invdn_mobile.tiling import tiling_spec
 
 NORMALIZATION = "RGB, float32, values in [0, 1] (sRGB-encoded, not linearised); output likewise, clip to [0, 1]"
+INT8_NORMALIZATION = (
+    "RGB, int8 code = 8-bit sRGB pixel value - 128 (scale and zero point in inputs/outputs); output likewise"
+)
 IMAGE_NORMALIZATION = (
     "RGB 8-bit image in and out (the model scales by 1/255 on input, clips and scales by 255 on output)"
 )
@@ -78,6 +81,8 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
     module = fmt.module()
     report = module.inspect(path)
     platform_min = {"min_deployment_target": module.MIN_TARGET} if hasattr(module, "MIN_TARGET") else {}
+    for spec in inputs + outputs:  # integer I/O (full-integer TFLite): dtype, scale and zero point of the file's tensor
+        spec |= report.get("integer_io", {}).get(spec["name"], {})
     return platform_min | {
         "file": path.name,
         "format": fmt.name,
@@ -86,7 +91,9 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
         "layout": fmt.layout,
         "inputs": inputs,
         "outputs": outputs,
-        "normalization": IMAGE_NORMALIZATION if inputs[0]["dtype"] == "image" else NORMALIZATION,
+        "normalization": {"image": IMAGE_NORMALIZATION, "int8": INT8_NORMALIZATION}.get(
+            inputs[0]["dtype"], NORMALIZATION
+        ),
         "tiling": tiling_spec(tile, model.config.multiple),  # how apps tile a photo for this artifact
         "z": {
             "seed": seed,

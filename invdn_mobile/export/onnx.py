@@ -92,7 +92,9 @@ def nodes_matching(model, patterns) -> list[str]:
     return [node for node, layer in quantizable_layers(model).items() if any(p in layer for p in patterns)]
 
 
-def to_int8(model, calibration: list[dict[str, np.ndarray]], op_types=INT8_OP_TYPES, exclude=()):
+def to_int8(
+    model, calibration: list[dict[str, np.ndarray]], op_types=INT8_OP_TYPES, exclude=(), extra=None, reduce_range=False
+):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     onnx = _require()
@@ -113,26 +115,52 @@ def to_int8(model, calibration: list[dict[str, np.ndarray]], op_types=INT8_OP_TY
             Reader(),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
+            reduce_range=reduce_range,
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=list(op_types),
             nodes_to_exclude=list(exclude),
+            extra_options=extra or {},
         )
         return onnx.load(str(dst))
+
+
+def to_int8_full(model, calibration: list[dict[str, np.ndarray]], reduce_range: bool = False):
+    """Every op of the graph in QDQ (Conv, ConvTranspose, LeakyRelu, Sigmoid, Exp, Mul, Add, Sub, Neg, Concat,
+    Slice), the image input and output pinned to [0, 1] (an 8-bit pixel is exact; the output is clipped as every
+    caller clips it). ``reduce_range``: 7-bit weights; ONNX Runtime's x86 int8 convolution without VNNI sums pairs
+    of u8 x s8 products in int16 (VPMADDUBSW), which saturates with full-range weights (docs/int8.md)."""
+    ops = sorted({n.op_type for n in model.graph.node})
+    pinned = [{"rmin": np.float32(0.0), "rmax": np.float32(1.0)}]
+    overrides = {INPUT: pinned, OUTPUT: pinned}
+    extra = {"TensorQuantOverrides": overrides}
+    return to_int8(model, calibration, op_types=ops, extra=extra, reduce_range=reduce_range)
 
 
 def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:
     """Write one ONNX artifact to ``path`` (the caller makes the write atomic). INT8 keeps the layers whose module
     path contains one of ``options['keep_float']`` in float."""
+    from invdn_mobile.export.integer import onnx_float_ops, prepared
+
     onnx = _require()
-    model = to_onnx_fp32(denoiser, tile)
+    options = options or {}
+    full = precision == "int8" and options.get("full_integer")
+    model = to_onnx_fp32(prepared(denoiser, options) if full else denoiser, tile)
     if precision == "fp16":
         model = to_fp16(model)
     elif precision == "int8":
         if not calibration:
             raise InvdnError("INT8 export needs calibration data")
-        keep = tuple((options or {}).get("keep_float", ()))
-        model = to_int8(model, calibration, exclude=nodes_matching(model, keep) if keep else ())
+        reduce_range = bool(options.get("reduce_range"))
+        if full:
+            model = to_int8_full(model, calibration, reduce_range)
+            problems = onnx_float_ops(model)
+            if problems:
+                raise InvdnError(f"{Path(path).name}: not full-integer: {'; '.join(problems[:5])}")
+        else:
+            keep = tuple(options.get("keep_float", ()))
+            exclude = nodes_matching(model, keep) if keep else ()
+            model = to_int8(model, calibration, exclude=exclude, reduce_range=reduce_range)
     elif precision != "fp32":
         raise InvdnError(f"onnx: no precision {precision!r}")
     model.producer_name = "invdn-mobile"

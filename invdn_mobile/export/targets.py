@@ -26,6 +26,11 @@ class Target:
     cpu_only: bool = False  # TFLite: skip the LiteRT GPU delegate op check
     # INT8: layers kept in float (see --sensitivity): one list for every variant, or a table keyed by variant
     keep_float: list[str] | dict[str, list[str]] = field(default_factory=list)
+    full_integer: bool = False  # INT8: every op int8 (checked on the written file; see docs/int8.md)
+    integer_io: bool = False  # full-integer TFLite: int8 input and output instead of float
+    equalize: bool = False  # full integer: cross-layer equalization of the weights first (exact float rescaling)
+    reduce_range: bool = False  # ONNX INT8: 7-bit weights (x86 without VNNI saturates int16 pair sums otherwise)
+    in_all: bool = True  # made by `invdn export all` (false: only by name, e.g. a recipe that misses its gate today)
 
     @property
     def variant(self) -> str:
@@ -33,7 +38,12 @@ class Target:
 
     def options(self, variant: str) -> dict:
         keep = self.keep_float.get(variant, []) if isinstance(self.keep_float, dict) else self.keep_float
-        return {"cpu_only": self.cpu_only, "keep_float": list(keep)}
+        options = {"cpu_only": self.cpu_only, "keep_float": list(keep)}
+        if self.full_integer:
+            options |= {"full_integer": True, "integer_io": self.integer_io, "equalize": self.equalize}
+        if self.reduce_range:
+            options["reduce_range"] = True
+        return options
 
 
 def load_targets() -> dict[str, Target]:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.export.integer import prepared, tflite_float_ops
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
@@ -29,6 +30,12 @@ from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
 INPUT, Z_INPUT = "image", "z"
 GPU_OPS_FILE = Path(__file__).resolve().parent / "litert_gpu.toml"
 QUANTIZED_OP = "CONV_2D"  # ai-edge-quantizer 0.10 quantizes CONV_2D but not TRANSPOSE_CONV (the 2 inverse Haar ops)
+# Full integer: every op ai-edge-quantizer 0.10 quantizes statically (its name for TRANSPOSE_CONV is CONV_2D_TRANSPOSE);
+# EXP and LEAKY_RELU, which it leaves in float, are folded into int8 ops afterwards (invdn_mobile.export.integer).
+FULL_INTEGER_OPS = ("CONV_2D", "CONV_2D_TRANSPOSE", "ADD", "SUB", "MUL", "LOGISTIC", "CONCATENATION", "SLICE")
+# The image in and out of the full-integer file: [0, 1] exactly (int8 code = 8-bit pixel value - 128; the output is
+# clipped to [0, 1] by its quantization, as every caller clips it anyway).
+IMAGE_RANGE = (0.0, 1.0)
 _FP32_CACHE: dict[tuple, bytes] = {}
 
 
@@ -128,6 +135,37 @@ def quantize(model: bytes, precision: str, calibration=None, keep_float: tuple[s
     return bytes(result.quantized_model)
 
 
+def quantize_full(model: bytes, calibration, integer_io: bool = False) -> bytes:
+    """Every op int8 (float I/O, or int8 I/O with ``integer_io``), calibrated with the extremes over all calibration
+    crops (ai-edge-quantizer's default moving average of per-crop extremes clips what later photos reach), the image
+    input and output pinned to [0, 1]."""
+    _require()
+    from ai_edge_quantizer import calibrator, quantizer
+    from ai_edge_quantizer.utils import qsv_utils
+
+    from invdn_mobile.export.integer import fold_float_islands
+    from invdn_mobile.export.integer import integer_io as to_integer_io
+
+    if not calibration:
+        raise InvdnError("INT8 export needs calibration data")
+    q = quantizer.Quantizer(model)
+    for op in FULL_INTEGER_OPS:
+        q.add_static_config(".*", op, activation_num_bits=8, weight_num_bits=8)
+    with quiet():
+        calib = calibrator.Calibrator(model, num_threads=1, qsv_update_func=qsv_utils.min_max_update)
+        calib.calibrate({"serving_default": nhwc_feeds(calibration)}, q._recipe_manager)
+        qsvs = calib.get_model_qsvs()
+        interp = interpreter(model)
+        for detail in interp.get_input_details()[:1] + interp.get_output_details():
+            qsvs[detail["name"]] = {
+                "min": np.full_like(qsvs[detail["name"]]["min"], IMAGE_RANGE[0]),
+                "max": np.full_like(qsvs[detail["name"]]["max"], IMAGE_RANGE[1]),
+            }
+        data = bytes(q.quantize(qsvs, enable_progress_report=False).quantized_model)
+    data = fold_float_islands(data)
+    return to_integer_io(data) if integer_io else data
+
+
 def _regex(keep_float: tuple[str, ...]) -> str:
     """A regex matching every layer name except those containing one of ``keep_float``."""
     import re
@@ -141,8 +179,14 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
     """Write one ``.tflite`` to ``path`` (the caller makes the write atomic); fails when the artifact holds an op or
     tensor rank the LiteRT GPU delegate cannot run, unless ``options['cpu_only']``."""
     options = options or {}
-    model = to_fp32(denoiser, tile)
-    if precision != "fp32":
+    full = precision == "int8" and options.get("full_integer")
+    model = to_fp32(prepared(denoiser, options) if full else denoiser, tile)
+    if full:
+        model = quantize_full(model, calibration, bool(options.get("integer_io")))
+        problems = tflite_float_ops(model)
+        if problems:
+            raise InvdnError(f"{Path(path).name}: not full-integer: {'; '.join(problems[:5])}")
+    elif precision != "fp32":
         model = quantize(model, precision, calibration, tuple(options.get("keep_float", ())))
     Path(path).write_bytes(model)
     if not options.get("cpu_only"):
@@ -164,11 +208,19 @@ def inspect(path: Path) -> dict:
         elif op["op_name"] == "TRANSPOSE_CONV":  # inputs: output_shape, filter (out, kh, kw, in), input
             w = shapes[op["inputs"][1]]
             macs += int(np.prod(shapes[op["inputs"][2]])) * int(np.prod(w[:3]))
+    integer_io = {}
+    for detail, side in [(d, "in") for d in interp.get_input_details()] + [
+        (d, "out") for d in interp.get_output_details()
+    ]:
+        if np.dtype(detail["dtype"]) != np.float32:
+            scale, zero = detail["quantization"]
+            name = (INPUT if "image" in detail["name"] else Z_INPUT) if side == "in" else "denoised"
+            integer_io[name] = {"dtype": np.dtype(detail["dtype"]).name, "scale": float(scale), "zero_point": int(zero)}
     return {
         "ops": dict(sorted(Counter(o["op_name"] for o in ops).items())),
         "max_rank": max((len(s) for s in shapes.values()), default=0),
         "macs": macs,
-    }
+    } | ({"integer_io": integer_io} if integer_io else {})
 
 
 def gpu_delegate_problems(report: dict) -> list[str]:

@@ -29,16 +29,34 @@ class LiteRTRunner:
     def __init__(self, model: Path | bytes, z: np.ndarray | None = None, threads: int | None = None) -> None:
         self.interpreter = interpreter(model, threads)
         self.runner = self.interpreter.get_signature_runner()
-        self.z = None if z is None else np.ascontiguousarray(z.transpose(0, 2, 3, 1), dtype=np.float32)
+        details = self.runner.get_input_details() | self.runner.get_output_details()
+        # integer I/O (full-integer files): name -> (dtype, scale, zero point); float tensors are fed as they are
+        self.quant = {k: (d["dtype"], *d["quantization"]) for k, d in details.items() if d["dtype"] != np.float32}
+        self.z = None if z is None else self._in("z", np.ascontiguousarray(z.transpose(0, 2, 3, 1), dtype=np.float32))
+
+    def _in(self, name: str, x: np.ndarray) -> np.ndarray:
+        if name not in self.quant:
+            return x
+        dtype, scale, zero = self.quant[name]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
+
+    def _out(self, name: str, y: np.ndarray) -> np.ndarray:
+        if name not in self.quant:
+            return y
+        _, scale, zero = self.quant[name]
+        return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         outs = []
         for item in batch:  # artifacts have a fixed batch of 1
-            feed = {"image": np.ascontiguousarray(item[None].transpose(0, 2, 3, 1), dtype=np.float32)}
+            feed = {
+                "image": self._in("image", np.ascontiguousarray(item[None].transpose(0, 2, 3, 1), dtype=np.float32))
+            }
             if self.z is not None:
                 feed["z"] = self.z
-            (out,) = self.runner(**feed).values()
-            outs.append(out[0].transpose(2, 0, 1))
+            ((name, out),) = self.runner(**feed).items()
+            outs.append(self._out(name, out)[0].transpose(2, 0, 1))
         return np.stack(outs)
 
 

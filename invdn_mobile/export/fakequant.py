@@ -1,0 +1,207 @@
+"""A PyTorch model of the full-integer converters: the denoiser computed with a fake-quantization point on every
+tensor the int8 graph holds (per-tensor asymmetric int8 activations) and per-output-channel symmetric int8 weights.
+
+The quantization points follow the op order of the converted graphs (litert-torch and the ONNX exporter write the
+same sequence): ``conv -> leaky -> conv -> leaky -> concat -> conv`` in every residual block, and in the coupling
+``sigmoid -> x2 -> -1 (-> x-1 in reverse) -> exp -> mul``, ``add`` / ``sub`` for the additive terms. With every
+point off (``QuantSim.mode = "float"``) it computes exactly what :class:`~invdn_mobile.model.Denoiser` computes; the
+test suite holds it to that.
+
+Used three ways: ``observe`` records the per-tensor (and per-channel) ranges the converters will calibrate,
+``quant`` runs the int8 simulation (diagnosis: where the error enters and how the reverse pass amplifies it), and
+with gradients on, quantization-aware fine-tuning (straight-through estimator,
+:func:`torch.fake_quantize_per_tensor_affine`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from invdn_mobile.model import Denoiser
+from invdn_mobile.model.coupling import Coupling, ResidualBlock
+
+QMIN, QMAX = -128, 127
+SAMPLES_PER_POINT = 1 << 18  # values kept per point (random subsample) for percentile / MSE ranges
+# Fixed ranges that need no calibration: the image in and out are [0, 1] (int8 code = 8-bit pixel - 128), as the
+# full-integer exports pin them.
+FIXED = {"input": (0.0, 1.0), "output": (0.0, 1.0)}
+
+
+@dataclass
+class Stats:
+    lo: float = float("inf")
+    hi: float = float("-inf")
+    ch_lo: np.ndarray | None = None
+    ch_hi: np.ndarray | None = None
+    samples: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, t: torch.Tensor, rng: np.random.Generator) -> None:
+        v = t.detach()
+        self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
+        c = v.transpose(0, 1).reshape(v.shape[1], -1)
+        lo, hi = c.min(1).values.numpy(), c.max(1).values.numpy()
+        self.ch_lo = lo if self.ch_lo is None else np.minimum(self.ch_lo, lo)
+        self.ch_hi = hi if self.ch_hi is None else np.maximum(self.ch_hi, hi)
+        flat = v.reshape(-1).numpy()
+        take = min(flat.size, SAMPLES_PER_POINT // 8)
+        self.samples.append(flat[rng.integers(0, flat.size, take)] if take < flat.size else flat.copy())
+
+    def values(self) -> np.ndarray:
+        return np.concatenate(self.samples)
+
+
+def qparams(lo: float, hi: float) -> tuple[float, int]:
+    """Scale and zero point of asymmetric int8 for ``[lo, hi]`` (zero always representable, as the converters do)."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = max(hi - lo, 1e-8) / (QMAX - QMIN)
+    zero = int(np.clip(round(QMIN - lo / scale), QMIN, QMAX))
+    return scale, zero
+
+
+def fake_quant(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    scale, zero = qparams(lo, hi)
+    return torch.fake_quantize_per_tensor_affine(x, scale, zero, QMIN, QMAX)
+
+
+def fake_quant_weight(w: torch.Tensor, axis: int = 0) -> torch.Tensor:
+    """Per-channel symmetric int8 (scale = max|w| / 127 per output channel), as both converters quantize weights."""
+    dims = [d for d in range(w.dim()) if d != axis]
+    scale = (w.detach().abs().amax(dim=dims) / 127.0).clamp_min(1e-12)
+    zero = torch.zeros_like(scale, dtype=torch.int32)
+    return torch.fake_quantize_per_channel_affine(w, scale.float(), zero, axis, -127, 127)
+
+
+def range_of(values: np.ndarray, method: str, lo: float, hi: float) -> tuple[float, float]:
+    """A calibrated range from a point's sampled values: ``minmax`` (the observed extremes), ``pXX.XX`` (percentiles
+    on both sides, e.g. ``p99.99``) or ``mse`` (the clipping range of least mean squared quantization error among
+    shrinkings of the min/max range)."""
+    if method == "minmax":
+        return lo, hi
+    if method.startswith("p"):
+        q = float(method[1:])
+        return float(np.percentile(values, 100 - q)), float(np.percentile(values, q))
+    if method == "mse":
+        best, best_err = (lo, hi), float("inf")
+        v = torch.from_numpy(values)
+        for f in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3):
+            a, b = lo * f, hi * f
+            err = float(((fake_quant(v, a, b) - v) ** 2).mean())
+            if err < best_err:
+                best, best_err = (a, b), err
+        return best
+    raise ValueError(f"unknown calibration method {method!r}")
+
+
+class QuantSim:
+    """The denoiser with a quantization point on every tensor of the int8 graph.
+
+    ``mode``: ``float`` (no quantization), ``observe`` (record ranges), ``quant`` (fake-quantize with ``ranges``).
+    ``only`` (in ``quant`` mode): quantize only points whose name starts with one of these prefixes (per-layer
+    sensitivity); ``weights``: fake-quantize conv weights too."""
+
+    def __init__(self, denoiser: Denoiser) -> None:
+        self.d = denoiser
+        self.model = denoiser.model
+        self.mode = "float"
+        self.stats: dict[str, Stats] = {}
+        self.ranges: dict[str, tuple[float, float]] = {}
+        self.only: tuple[str, ...] | None = None
+        self.weights = True
+        self.trace: dict[str, torch.Tensor] | None = None  # when a dict: every point's value is stored in it
+        self._rng = np.random.default_rng(0)
+
+    # --- quantization points ---
+    def _active(self, name: str) -> bool:
+        return self.only is None or name.startswith(self.only)
+
+    def a(self, name: str, t: torch.Tensor) -> torch.Tensor:
+        if self.trace is not None:
+            self.trace[name] = t.detach()
+        if self.mode == "observe":
+            self.stats.setdefault(name, Stats()).add(t, self._rng)
+        elif self.mode == "quant" and self._active(name):
+            lo, hi = FIXED.get(name) or self.ranges[name]
+            return fake_quant(t, lo, hi)
+        return t
+
+    def conv(self, name: str, x: torch.Tensor, weight, bias=None, transpose=False, **kw) -> torch.Tensor:
+        if self.mode == "quant" and self.weights and self._active(name):
+            weight = fake_quant_weight(weight, axis=1 if transpose else 0)
+        y = (F.conv_transpose2d if transpose else F.conv2d)(x, weight, bias, **kw)
+        return self.a(name, y)
+
+    def calibrate(self, method: str = "minmax", overrides: dict[str, str] | None = None) -> None:
+        """Turn the observed statistics into ``ranges`` (``overrides``: point-name prefix -> method)."""
+        for name, s in self.stats.items():
+            m = next((v for k, v in (overrides or {}).items() if name.startswith(k)), method)
+            self.ranges[name] = range_of(s.values(), m, s.lo, s.hi) if m != "minmax" else (s.lo, s.hi)
+
+    # --- the network ---
+    def resblock(self, name: str, m: ResidualBlock, x: torch.Tensor, negate: bool = False) -> torch.Tensor:
+        r = self.a(
+            f"{name}.act1", F.leaky_relu(self.conv(f"{name}.conv1", x, m.conv1.weight, m.conv1.bias, padding=1), 0.2)
+        )
+        r = self.a(
+            f"{name}.act2", F.leaky_relu(self.conv(f"{name}.conv2", r, m.conv2.weight, m.conv2.bias, padding=1), 0.2)
+        )
+        c = self.a(f"{name}.cat", torch.cat((x, r), dim=1))
+        w, b = (-m.conv3.weight, -m.conv3.bias) if negate else (m.conv3.weight, m.conv3.bias)  # -G folded (TFLite)
+        return self.conv(f"{name}.conv3", c, w, b, padding=1)
+
+    def multiplier(self, name: str, block: Coupling, y1: torch.Tensor, sign: float) -> torch.Tensor:
+        """``exp(sign * s)`` with its int8 points: sigmoid, x2, -1, (x-1), exp."""
+        h = self.resblock(f"{name}.H", block.H, y1)
+        s = self.a(f"{name}.sig", torch.sigmoid(h))
+        s = self.a(f"{name}.sig2", 2.0 * s)
+        s = self.a(f"{name}.s", block.clamp * (s - 1.0))
+        if sign < 0:
+            s = self.a(f"{name}.neg_s", -s)
+        return self.a(f"{name}.exp", torch.exp(s))
+
+    def coupling(self, name: str, block: Coupling, x1: torch.Tensor, x2: torch.Tensor, first_only: bool = False):
+        y1 = self.a(f"{name}.y1", x1 + self.resblock(f"{name}.F", block.F, x2))
+        if first_only:
+            return y1, None
+        m = self.a(f"{name}.mul", x2 * self.multiplier(name, block, y1, 1.0))
+        y2 = self.a(f"{name}.y2", m + self.resblock(f"{name}.G", block.G, y1))
+        return y1, y2
+
+    def coupling_inverse(self, name: str, block: Coupling, y1: torch.Tensor, y2: torch.Tensor):
+        d = self.a(f"{name}.r.sub", self.resblock(f"{name}.r.G", block.G, y1, negate=True) + y2)
+        x2 = self.a(f"{name}.r.x2", d * self.multiplier(f"{name}.r", block, y1, -1.0))
+        x1 = self.a(f"{name}.r.x1", y1 - self.resblock(f"{name}.r.F", block.F, x2))
+        return x1, x2
+
+    def __call__(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        model, split = self.model, self.model.lr_channels
+        if z is None:
+            z = self.d.z_for(x.shape[-2], x.shape[-1]).to(x.dtype)
+        if z.shape[0] != x.shape[0]:
+            z = z.expand(x.shape[0], -1, -1, -1)
+        x = self.a("input", x)
+        n = len(model.scales)
+        for i, scale in enumerate(model.scales):
+            h = self.conv(f"s{i}.haar", x, scale.haar.weight, stride=2)
+            x1, x2 = h[:, : scale.blocks[0].split], h[:, scale.blocks[0].split :]
+            for j, block in enumerate(scale.blocks):
+                last = i == n - 1 and j == len(scale.blocks) - 1
+                x1, x2 = self.coupling(f"s{i}.b{j}", block, x1, x2, first_only=last)
+            if i < n - 1:
+                x = self.a(f"s{i}.cat", torch.cat((x1, x2), dim=1))
+        lr = x1[:, :split]
+        y1, y2 = lr, self.a("z", z)
+        for i in reversed(range(n)):
+            scale = model.scales[i]
+            for j in reversed(range(len(scale.blocks))):
+                y1, y2 = self.coupling_inverse(f"s{i}.b{j}", scale.blocks[j], y1, y2)
+            y = self.a(f"s{i}.r.cat", torch.cat((y1, y2), dim=1))
+            name = f"s{i}.r.haar" if i else "output"
+            out = self.conv(name, y, scale.haar.inverse_weight, transpose=True, stride=2)
+            if i > 0:
+                s = model.scales[i - 1].blocks[0].split
+                y1, y2 = out[:, :s], out[:, s:]
+        return out

@@ -1,0 +1,195 @@
+"""Full-integer INT8: the graph surgery that makes every op of a quantized file integer, and the op-level check that
+proves it (no float op between the first QUANTIZE and the last DEQUANTIZE; ``integer_ops.toml`` holds the data).
+
+TFLite: ai-edge-quantizer 0.10 quantizes CONV_2D, TRANSPOSE_CONV, ADD, SUB, MUL, LOGISTIC, CONCATENATION and SLICE
+but leaves EXP and LEAKY_RELU in float between a DEQUANTIZE and a QUANTIZE, although LiteRT's builtin kernels run
+both on int8 (EXP through a 256-entry table, LEAKY_RELU with a requantizing multiplier). :func:`fold_float_islands`
+rewires each such ``DEQUANTIZE -> op -> QUANTIZE`` island into the int8 op itself, with the input and output
+quantization the calibration gave; :func:`integer_io` removes the input QUANTIZE and the output DEQUANTIZE so the
+file takes and gives int8 (code = 8-bit pixel value - 128 when the image's range is pinned to [0, 1]).
+
+ONNX (QDQ): every compute op must read its activations from DequantizeLinear and write them only to QuantizeLinear
+(what integer executors, e.g. NPU execution providers, turn into integer kernels).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import tomllib
+
+from invdn_mobile.errors import InvdnError
+
+OPS_FILE = Path(__file__).resolve().parent / "integer_ops.toml"
+# Builtin op versions that take int8 tensors (LiteRT's op resolver refuses older versions for int8 inputs).
+INT8_VERSIONS = {"EXP": 2, "LEAKY_RELU": 2}
+
+
+def spec() -> dict:
+    return tomllib.loads(OPS_FILE.read_text())
+
+
+def prepared(denoiser, options: dict | None):
+    """The denoiser a full-integer export converts: with ``options['equalize']``, a copy whose residual blocks are
+    cross-layer equalized (an exact float rescaling, :mod:`invdn_mobile.model.equalize`)."""
+    if not (options or {}).get("equalize"):
+        return denoiser
+    import copy
+
+    from invdn_mobile.model.equalize import equalize
+
+    denoiser = copy.deepcopy(denoiser)
+    equalize(denoiser.model)
+    return denoiser.eval()
+
+
+# --- TFLite ---
+
+
+def _flatbuffers():
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    return flatbuffer_utils
+
+
+def _op_names(fb, model) -> list[str]:
+    return [fb.opcode_to_name(model, i) for i in range(len(model.operatorCodes))]
+
+
+def fold_float_islands(data: bytes, ops: tuple[str, ...] | None = None) -> bytes:
+    """Rewrite every ``DEQUANTIZE -> OP -> QUANTIZE`` (``OP`` in ``ops``, default the toml's ``tflite.fold``) so
+    ``OP`` reads the int8 tensor and writes the quantized one; the DEQUANTIZE and QUANTIZE go when nothing else uses
+    their outputs."""
+    fb = _flatbuffers()
+    ops = tuple(ops or spec()["tflite"]["fold"])
+    model = fb.read_model_from_bytearray(bytearray(data))
+    names = _op_names(fb, model)
+    sg = model.subgraphs[0]
+    producer = {out: k for k, op in enumerate(sg.operators) for out in op.outputs}
+    consumers: dict[int, list[int]] = defaultdict(list)
+    for k, op in enumerate(sg.operators):
+        for t in op.inputs:
+            if t >= 0:
+                consumers[t].append(k)
+    drop: set[int] = set()
+    folded = set()
+    for k, op in enumerate(sg.operators):
+        name = names[op.opcodeIndex]
+        if name not in ops:
+            continue
+        src, out = op.inputs[0], op.outputs[0]
+        dq = producer.get(src)
+        qs = consumers.get(out, [])
+        if dq is None or names[sg.operators[dq].opcodeIndex] != "DEQUANTIZE":
+            continue
+        if not qs or any(names[sg.operators[q].opcodeIndex] != "QUANTIZE" for q in qs) or out in sg.outputs:
+            continue
+        targets = {sg.operators[q].outputs[0] for q in qs}
+        if len(qs) > 1:  # several QUANTIZEs of one float tensor: keep the island (never seen in our graphs)
+            continue
+        op.inputs[0] = sg.operators[dq].inputs[0]
+        op.outputs[0] = targets.pop()
+        drop.add(qs[0])
+        if consumers[src] == [k]:
+            drop.add(dq)
+        folded.add(op.opcodeIndex)
+    sg.operators = [op for k, op in enumerate(sg.operators) if k not in drop]
+    for index in folded:
+        code = model.operatorCodes[index]
+        code.version = max(code.version, INT8_VERSIONS.get(names[index], code.version))
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
+def integer_io(data: bytes) -> bytes:
+    """The same file with int8 input and output: the input's QUANTIZE and the output's DEQUANTIZE removed."""
+    fb = _flatbuffers()
+    model = fb.read_model_from_bytearray(bytearray(data))
+    names = _op_names(fb, model)
+    sg = model.subgraphs[0]
+    remap: dict[int, int] = {}
+    drop = set()
+    for k, op in enumerate(sg.operators):
+        name = names[op.opcodeIndex]
+        if name == "QUANTIZE" and op.inputs[0] in sg.inputs:
+            others = [o for o in sg.operators if o is not op and op.inputs[0] in o.inputs]
+            if not others:
+                remap[op.inputs[0]] = op.outputs[0]
+                drop.add(k)
+        elif name == "DEQUANTIZE" and op.outputs[0] in sg.outputs:
+            remap[op.outputs[0]] = op.inputs[0]
+            drop.add(k)
+    if not drop:
+        raise InvdnError("integer I/O: the file has no input QUANTIZE or output DEQUANTIZE to remove")
+    sg.operators = [op for k, op in enumerate(sg.operators) if k not in drop]
+    sg.inputs = [remap.get(t, t) for t in sg.inputs]
+    sg.outputs = [remap.get(t, t) for t in sg.outputs]
+    for sig in model.signatureDefs or []:
+        for tm in list(sig.inputs or []) + list(sig.outputs or []):
+            tm.tensorIndex = remap.get(tm.tensorIndex, tm.tensorIndex)
+    for old, new in remap.items():  # keep the signature's tensor names on the tensors that now carry them
+        sg.tensors[new].name = sg.tensors[old].name
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
+def tflite_float_ops(data: bytes) -> list[str]:
+    """Ops of a ``.tflite`` that compute in float between its first QUANTIZE and its last DEQUANTIZE (or anywhere,
+    when the file has int8 I/O), or that are not on the toml's ``tflite.ops`` list; empty: the file is integer."""
+    fb = _flatbuffers()
+    model = fb.read_model_from_bytearray(bytearray(data))
+    names = _op_names(fb, model)
+    sg = model.subgraphs[0]
+    allowed = set(spec()["tflite"]["ops"])
+    float_types = {0, 1, 10, 16}  # FLOAT32, FLOAT16, FLOAT64, BFLOAT16 (schema TensorType)
+    ops = sg.operators
+    first = next((k for k, op in enumerate(ops) if names[op.opcodeIndex] == "QUANTIZE"), 0)
+    last = max((k for k, op in enumerate(ops) if names[op.opcodeIndex] == "DEQUANTIZE"), default=len(ops))
+    problems = []
+    for k, op in enumerate(ops):
+        name = names[op.opcodeIndex]
+        if (k == first and name == "QUANTIZE") or (k == last and name == "DEQUANTIZE"):
+            continue
+        tensors = [t for t in list(op.inputs) + list(op.outputs) if t >= 0]
+        floats = [sg.tensors[t] for t in tensors if sg.tensors[t].type in float_types]
+        if floats or name not in allowed:
+            why = "float tensors" if floats else "not on the integer op list"
+            problems.append(f"op {k} {name} ({why})")
+    return problems
+
+
+# --- ONNX (QDQ) ---
+
+
+def onnx_float_ops(model) -> list[str]:
+    """Compute nodes of a QDQ ONNX model whose activation inputs do not all come from DequantizeLinear or whose
+    outputs do not all go to QuantizeLinear (they would run in float), or that are not on the toml's ``onnx.ops``."""
+    allowed = set(spec()["onnx"]["ops"])
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = defaultdict(list)
+    for n in graph.node:
+        for i in n.input:
+            consumers[i].append(n)
+    qdq = {"QuantizeLinear", "DequantizeLinear"}
+    problems = []
+    for n in graph.node:
+        if n.op_type in qdq:
+            continue
+        if n.op_type not in allowed:
+            problems.append(f"{n.name or n.op_type} {n.op_type} (not on the integer op list)")
+            continue
+        data_inputs = [i for i in n.input[: _data_inputs(n.op_type, len(n.input))] if i and i not in inits]
+        bad_in = [i for i in data_inputs if i not in producer or producer[i].op_type != "DequantizeLinear"]
+        bad_out = [o for o in n.output if not consumers[o] or any(c.op_type != "QuantizeLinear" for c in consumers[o])]
+        if bad_in or bad_out:
+            what = ", ".join(
+                ([f"float input {bad_in[0]}"] if bad_in else []) + ([f"float output {bad_out[0]}"] if bad_out else [])
+            )
+            problems.append(f"{n.name or n.op_type} {n.op_type} ({what})")
+    return problems
+
+
+def _data_inputs(op_type: str, count: int) -> int:
+    """How many leading inputs of a node carry data (Slice's starts/ends/axes and the like are int64 constants)."""
+    return 1 if op_type in ("Slice", "Reshape", "Resize", "Pad") else count

@@ -1,0 +1,185 @@
+"""Full-integer INT8 (docs/int8.md): the op-level check on real converted files (it passes a full-integer file and
+fails today's partial-INT8 one), the graph surgery that folds float islands into int8 ops, int8 I/O, and the
+PyTorch fake-quant model of the converters."""
+
+import numpy as np
+import pytest
+import torch
+
+from invdn_mobile.export.photos import calibration_data
+from invdn_mobile.model import Denoiser
+from invdn_mobile.model.checkpoint import default_weights, load_weights
+
+TILE = 32
+CROPS = 4
+
+
+@pytest.fixture(scope="module")
+def compact():
+    path = default_weights("compact")
+    if path is None:
+        pytest.skip("no bundled compact weights")
+    model, _ = load_weights(path)
+    return model
+
+
+@pytest.fixture(scope="module")
+def calib():
+    return calibration_data(None, TILE, CROPS, None)
+
+
+@pytest.fixture(scope="module")
+def batch(calib):
+    return np.concatenate([feed["image"] for feed in calib])
+
+
+@pytest.fixture(scope="module")
+def tflite_files(compact, calib):
+    pytest.importorskip("ai_edge_quantizer")
+    from invdn_mobile.export import tflite
+
+    fp32 = tflite.to_fp32(Denoiser(compact, tile=(TILE, TILE)).eval(), TILE)
+    return {
+        "fp32": fp32,
+        "full": tflite.quantize_full(fp32, calib),
+        "full_io": tflite.quantize_full(fp32, calib, integer_io=True),
+        "partial": tflite.quantize(fp32, "int8", calib, ("ResidualBlock_G",)),
+    }
+
+
+def test_fake_quant_float_mode_is_the_denoiser(compact):
+    from invdn_mobile.export.fakequant import QuantSim
+
+    denoiser = Denoiser(compact, tile=(TILE, TILE)).eval()
+    sim = QuantSim(denoiser)
+    x = torch.rand(2, 3, TILE, TILE, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = denoiser(x)
+        assert float((sim(x) - ref).abs().max()) == 0.0
+        sim.mode = "observe"
+        sim(x)
+        sim.calibrate("minmax")
+        sim.mode = "quant"
+        err = float((sim(x) - ref).abs().max())
+    # int8 everywhere moves the output, but by a few 8-bit steps, not by a broken graph
+    assert 1e-3 < err < 0.5, err
+
+
+def test_tflite_full_integer_check_passes_full_and_fails_partial(tflite_files):
+    from invdn_mobile.export.integer import tflite_float_ops
+
+    assert tflite_float_ops(tflite_files["full"]) == []
+    assert tflite_float_ops(tflite_files["full_io"]) == []
+    partial = tflite_float_ops(tflite_files["partial"])
+    assert partial and any("LEAKY_RELU" in p for p in partial) and any("EXP" in p for p in partial)
+    from invdn_mobile.runtimes.litert import interpreter
+
+    names = {o["op_name"] for o in interpreter(tflite_files["full"])._get_ops_details()}
+    assert {"EXP", "LEAKY_RELU", "TRANSPOSE_CONV", "LOGISTIC"} <= names and "DEQUANTIZE" in names
+
+
+def test_tflite_full_integer_runs_close_to_fp32_and_int8_io_matches(tflite_files, batch):
+    from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
+
+    ref = LiteRTRunner(tflite_files["fp32"]).run(batch)
+    out = LiteRTRunner(tflite_files["full"]).run(batch)
+    out_io = LiteRTRunner(tflite_files["full_io"]).run(batch)
+    err = np.abs(out - np.clip(ref, 0, 1))
+    assert float(err.mean()) < 0.02 and float(err.max()) < 0.5
+    assert 0.0 <= out.min() and out.max() <= 1.0  # the output's quantization is pinned to [0, 1]
+    # int8 I/O: the same computation; the image's 8-bit code is exact (scale 1/255, zero point -128)
+    detail = interpreter(tflite_files["full_io"]).get_input_details()[0]
+    assert detail["dtype"] == np.int8
+    scale, zero = detail["quantization"]
+    assert abs(scale - 1 / 255) < 1e-7 and zero == -128
+    assert float(np.abs(out_io - out).max()) <= 2 / 255 + 1e-6
+
+
+def test_folding_is_what_makes_the_tflite_file_integer(compact, calib):
+    """Quantized without folding, EXP and LEAKY_RELU compute in float between DEQUANTIZE and QUANTIZE."""
+    pytest.importorskip("ai_edge_quantizer")
+    from ai_edge_quantizer import quantizer
+
+    from invdn_mobile.export import tflite
+    from invdn_mobile.export.integer import fold_float_islands, tflite_float_ops
+
+    fp32 = tflite.to_fp32(Denoiser(compact, tile=(TILE, TILE)).eval(), TILE)
+    q = quantizer.Quantizer(fp32)
+    for op in tflite.FULL_INTEGER_OPS:
+        q.add_static_config(".*", op, activation_num_bits=8, weight_num_bits=8)
+    raw = bytes(q.quantize(q.calibrate({"serving_default": tflite.nhwc_feeds(calib)}, num_threads=1)).quantized_model)
+    kinds = {p.split()[2] for p in tflite_float_ops(raw)}
+    assert {"EXP", "LEAKY_RELU", "DEQUANTIZE", "QUANTIZE"} <= kinds
+    assert tflite_float_ops(fold_float_islands(raw)) == []
+
+
+def test_onnx_full_integer_check_passes_all_ops_and_fails_conv_only(compact, calib, batch):
+    pytest.importorskip("onnxruntime")
+    from invdn_mobile.export import onnx as onnx_backend
+    from invdn_mobile.export.integer import onnx_float_ops
+    from invdn_mobile.runtimes.onnxrt import OrtRunner
+
+    fp32 = onnx_backend.to_onnx_fp32(Denoiser(compact, tile=(TILE, TILE)).eval(), TILE)
+    full = onnx_backend.to_int8_full(fp32, calib)
+    assert onnx_float_ops(full) == []
+    partial = onnx_float_ops(onnx_backend.to_int8(fp32, calib))  # today's recipe: Conv/ConvTranspose only
+    kinds = {p.split()[1] for p in partial}
+    assert {"LeakyRelu", "Exp", "Sigmoid", "Mul", "Add"} <= kinds
+    ref = OrtRunner(fp32.SerializeToString()).run(batch)
+    out = OrtRunner(full.SerializeToString()).run(batch)
+    err = np.abs(out - np.clip(ref, 0, 1))
+    assert float(err.mean()) < 0.02 and float(err.max()) < 0.5
+
+
+def test_cross_layer_equalization_keeps_the_float_output(compact):
+    """An exact rescaling: the float output moves by float rounding only, while the ranges really change."""
+    import copy
+
+    from invdn_mobile.model.equalize import equalize
+
+    model = copy.deepcopy(compact)
+    equalize(model)
+    before = compact.scales[0].blocks[0].H.conv1.weight.abs().amax(dim=(1, 2, 3))
+    after = model.scales[0].blocks[0].H.conv1.weight.abs().amax(dim=(1, 2, 3))
+    assert float((after / before).max()) > 1.5  # channels were rescaled
+    x = torch.rand(1, 3, TILE, TILE, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = Denoiser(compact, tile=(TILE, TILE))(x)
+        out = Denoiser(model, tile=(TILE, TILE))(x)
+    assert float((out - ref).abs().max()) <= 1e-5
+
+
+def test_quantization_aware_finetuning_moves_the_weights_through_the_fake_quant(compact):
+    import copy
+
+    from invdn_mobile.export.qat import finetune
+
+    model = copy.deepcopy(compact)
+    record = finetune(model, None, minutes=5, crop=16, batch=1, lr=1e-3, max_steps=2, calibration_tile=32, log=None)
+    assert record["steps"] == 2 and record["final_loss"] > 0
+    moved = max(float((a - b).abs().max()) for a, b in zip(model.parameters(), compact.parameters()))
+    assert 1e-5 < moved < 0.1  # Adam's first steps move each weight by about lr
+
+
+def test_npu_recipe_with_int8_io_exports_checks_and_runs_through_the_cli(tmp_path, sample_clean):
+    """The recipe end to end: full integer with int8 I/O, the manifest says how to feed it, parity ran it."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from invdn_mobile.cli.main import app
+
+    pytest.importorskip("ai_edge_quantizer")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.open(sorted(sample_clean.iterdir())[0]).crop((100, 100, 164, 164)).save(photos / "a.png")
+    out = tmp_path / "out"
+    args = ["export", "android-npu-int8-io", "--tile", str(TILE), "--no-z-variant", "-o", str(out)]
+    result = CliRunner().invoke(app, [*args, "--images", str(photos)])
+    (entry,) = json.loads((out / "manifest.json").read_text())["artifacts"]
+    assert result.exit_code in (0, 1), result.output  # 1: the gate's verdict on a 32-px tile, not a crash
+    assert entry["inputs"][0]["dtype"] == "int8" and entry["inputs"][0]["zero_point"] == -128
+    assert entry["outputs"][0]["dtype"] == "int8" and "int8 code" in entry["normalization"]
+    assert "DEQUANTIZE" not in entry["ops"] and entry["ops"]["EXP"] > 0 and entry["ops"]["LEAKY_RELU"] > 0
+    assert entry["parity"]["finite"] and entry["parity"]["max_abs_err"] < 0.5
