@@ -14,12 +14,13 @@ ONNX (QDQ): every compute op must read its activations from DequantizeLinear and
 
 from __future__ import annotations
 
+import copy
+import tomllib
 from collections import defaultdict
 from pathlib import Path
 
-import tomllib
-
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.model.equalize import equalize
 
 OPS_FILE = Path(__file__).resolve().parent / "integer_ops.toml"
 # Builtin op versions that take int8 tensors (LiteRT's op resolver refuses older versions for int8 inputs).
@@ -35,10 +36,6 @@ def prepared(denoiser, options: dict | None):
     cross-layer equalized (an exact float rescaling, :mod:`invdn_mobile.model.equalize`)."""
     if not (options or {}).get("equalize"):
         return denoiser
-    import copy
-
-    from invdn_mobile.model.equalize import equalize
-
     denoiser = copy.deepcopy(denoiser)
     equalize(denoiser.model)
     return denoiser.eval()
