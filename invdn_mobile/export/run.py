@@ -174,7 +174,7 @@ def status_line(rows: list) -> str:
     return (
         f"{head} ({r.evaluator}{arithmetic}: max abs err {r.max_abs_err:.2e}, PSNR vs PyTorch "
         f"{r.psnr_vs_torch:.1f} / worst {r.psnr_vs_torch_worst:.1f} dB, drop {r.drop_db:+.3f} / worst "
-        f"{r.drop_worst_db:+.3f} dB, max pixel err {r.max_pixel_err:.3f})"
+        f"{r.drop_worst_db:+.3f} dB)"
     )
 
 
