@@ -245,8 +245,8 @@ def gate_failures(row: ParityRow, gate: Gate, problems: list[str] = ()) -> list[
     """Why ``row`` fails ``gate`` (empty: it passes). NaN or Inf anywhere fails, and so does any value the evaluator
     saw turn Inf/NaN inside the artifact (``problems``, e.g. an FP16 overflow), even if the output hides it."""
     failures = [f"inside the artifact: {p}" for p in problems]
-    if not row.finite:
-        failures.append("NaN or Inf in the output")
+    if not row.finite:  # no other number means anything then
+        return [*failures, "NaN or Inf in the output"]
     if gate.max_abs_err is not None and not row.max_abs_err <= gate.max_abs_err:
         failures.append(f"max abs error {row.max_abs_err:.2e} > {gate.max_abs_err:g} (on {row.worst_err_case})")
     if gate.min_psnr_vs_torch is not None and not row.psnr_vs_torch_worst >= gate.min_psnr_vs_torch:

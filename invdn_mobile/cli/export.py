@@ -141,7 +141,7 @@ def export(
                 log=lambda msg: typer.echo(f"  {msg}"),
             )
         statuses += result.statuses
-        rows += [row for e in result.entries for row in _rows(e)]
+        rows += [row for e in result.entries for row in _rows(e, job.name)]
     typer.echo(markdown(rows))
     typer.echo(count_line(statuses))
     failed = statuses.count("fail")
@@ -149,13 +149,18 @@ def export(
         fail(f"{failed} artifact(s) failed their parity gate (renamed *.rejected)", 1)
 
 
-def _rows(entry: dict) -> list:
-    """The parity rows recorded in a manifest entry."""
+def _rows(entry: dict, target: str) -> list:
+    """The parity rows recorded in a manifest entry, named ``target/file`` (the same file name is in several
+    targets)."""
     from invdn_mobile.parity import ParityRow, unverified_row
 
     if "parity" not in entry or "status" not in entry["parity"]:  # an export from before statuses: never executed
-        return [unverified_row(entry["file"], entry["format"], entry["precision"], "no parity recorded")]
-    return [ParityRow.from_dict(entry[k]) for k in ("parity", "parity_fp16_compute") if k in entry]
+        rows = [unverified_row(entry["file"], entry["format"], entry["precision"], "no parity recorded")]
+    else:
+        rows = [ParityRow.from_dict(entry[k]) for k in ("parity", "parity_fp16_compute") if k in entry]
+    for r in rows:
+        r.artifact = f"{target}/{entry['file']}"
+    return rows
 
 
 def _sensitivity(job, model, meta, images: Path | None, calibration: Path | None, export_tile: int) -> dict:
@@ -228,7 +233,7 @@ def parity(
     groups = []
     for path, entry in entries:
         if recorded:
-            groups.append(_rows(entry))
+            groups.append(_rows(entry, path.parent.name))
             continue
         if not path.exists():
             fail(f"{path}: listed in its manifest but missing")
@@ -238,6 +243,8 @@ def parity(
         z = entry["z"]
         pset = parity_reference(model, wpath, entry["tile"][0], z["seed"], z["scale"], images, noises)
         groups.append(check_artifact(path, entry, fmt, pset))
+        for r in groups[-1]:
+            r.artifact = f"{path.parent.name}/{path.name}"
     rows = [r for g in groups for r in g]
     if as_json:
         for r in rows:
