@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from invdn_mobile.denoise import denoise_array, ensemble_fn
-from invdn_mobile.errors import InvdnError
+from invdn_mobile.errors import InvdnError, first_line
 from invdn_mobile.export.registry import Gate
 from invdn_mobile.imageio import list_images, read_image
 from invdn_mobile.metrics import psnr, ssim
@@ -174,6 +174,12 @@ def measure(name: str, fmt: str, precision: str, runner, pset: ParitySet, gate: 
         tiled = denoise_array(pset.tiled, fn, tile, overlap)
     except WrongOutput as exc:
         row.failures = (str(exc),)
+        return row
+    except InvdnError as exc:  # the evaluator cannot run it (a limit of ours, named): not executed
+        row.status, row.failures = "unverified", (f"not executed: {exc}",)
+        return row
+    except Exception as exc:  # the artifact crashed its runtime: that is its verdict, and the next one goes on
+        row.failures = (f"the evaluator failed on it: {type(exc).__name__}: {first_line(exc)}",)
         return row
     clips = bool(getattr(runner, "clips_output", False))  # the artifact clips: compare with the clipped reference
     refs = [np.clip(r, 0, 1) if clips else r for r in pset.reference]  # (a single tile: clip and blend commute)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from invdn_mobile.atomic import atomic_dir, atomic_path, make_dir, remove_artifact
-from invdn_mobile.errors import InvdnError
+from invdn_mobile.errors import InvdnError, first_line
 from invdn_mobile.export.manifest import artifact_name, describe, sha256, write_manifest
 from invdn_mobile.export.photos import calibration_data, sample_photos
 from invdn_mobile.export.registry import check_precision, get_format
@@ -132,6 +132,9 @@ def check_artifact(path: Path, entry: dict, fmt, pset) -> list:
             runner = load_runner(fmt.runtime, path, entry)
         except InvdnError as exc:  # nothing here can execute it (e.g. an op the evaluator does not know)
             row = unverified_row(path.name, fmt.name, precision, f"not executed: {exc}")
+        except Exception as exc:  # its runtime refuses the file: a broken artifact
+            row = unverified_row(path.name, fmt.name, precision, "")
+            row.status, row.failures = "fail", (f"its runtime cannot load it: {type(exc).__name__}: {first_line(exc)}",)
         else:
             row = measure(path.name, fmt.name, precision, runner, pset, GATES[precision])
     problems = module.validate(path, entry) if hasattr(module, "validate") else []
