@@ -28,6 +28,7 @@ from invdn_mobile.export.manifest import read_manifest, sha256
 from invdn_mobile.export.run import export_artifacts
 from invdn_mobile.export.targets import get_target, load_targets
 from invdn_mobile.model.checkpoint import load_weights, read_meta
+from invdn_mobile.parity import DEFAULT_NOISES
 from invdn_mobile.tiling import tiling_spec
 
 WEB_DEMO = Path(__file__).resolve().parent.parent / "web_demo"
@@ -135,7 +136,7 @@ def find_reusable(
                 and e["tile"] == [tile, tile]
                 and not e["z"]["as_input"]
                 and e["weights"]["sha256"] == weights_sha256
-                and e["gate"]["passed"]
+                and e["gate"]["status"] == "pass"
                 and (keep_float is None or "keep_float" not in e or e["keep_float"] == list(keep_float))
             )
         except (KeyError, TypeError):
@@ -153,7 +154,7 @@ def ensure_exported(
     export_root: Path = DEFAULT_EXPORT_ROOT,
     images: Path | None = None,
     calibration: Path | None = None,
-    noise: str = "camera:iso3200",
+    noises: tuple[str, ...] | None = None,
     log: Callable[[str], None] = print,
 ) -> Model | None:
     """Reuse ``target``'s artifact in ``export_root/<target>`` when its weights and tile match, else export it (with
@@ -188,14 +189,14 @@ def ensure_exported(
         target.z_input_variant,
         images,
         calibration,
-        noise,
+        noises or DEFAULT_NOISES,
         options=options,
         log=lambda msg: log(f"  {msg}"),
     )
     entry = next(e for e in result.entries if not e["z"]["as_input"])
-    if not entry["gate"]["passed"]:
-        failures = "; ".join(entry["gate"]["failures"])
-        log(f"[{target.name}] not served: {entry['file']} failed its parity gate ({failures})")
+    if entry["gate"]["status"] != "pass":
+        why = "; ".join(entry["gate"]["failures"]) or entry["gate"].get("reason", "")
+        log(f"[{target.name}] not served: {entry['file']} is {entry['gate']['status']} ({why})")
         return None
     return Model(target.name, entry, out_dir / entry["file"])
 

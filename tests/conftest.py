@@ -35,6 +35,17 @@ def sample_noisy() -> Path:
     return SAMPLES / "noisy"
 
 
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory, sample_clean) -> Path:
+    """Parity photos small enough for tests: two 100x80 crops of the sample photos."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("parity-photos")
+    for p in sorted(sample_clean.iterdir())[:2]:
+        Image.open(p).crop((100, 100, 200, 180)).save(folder / p.name)
+    return folder
+
+
 # ---- optional parts (browser, JVM): skipped with the reason locally, a failure in CI ----
 
 PARTS: dict[str, str | None] = {}  # part -> None (ran) or why it could not run

@@ -201,3 +201,39 @@ def test_bench_cli_prints_schema_rows(tmp_path, tiny_weights):
     (row,) = doc["rows"]
     assert REQUIRED <= set(row) and row["status"] == "ok" and row["median_ms"] > 0
     assert doc["machine"]["peak_gmacs"]["fp32"] > 0
+
+
+def test_recommendations_use_only_artifacts_that_passed_parity():
+    """The fastest row is recommended only if its artifact passed its export parity; a failed or unverified one
+    (no parity_status: e.g. a file from before it existed) is held back, and the table shows each status."""
+    from invdn_mobile.bench.report import markdown_rows, recommendations
+
+    def row(precision, ms, **parity):
+        return {
+            "backend": "litert-xnnpack",
+            "format": "tflite",
+            "precision": precision,
+            "size": "256x256",
+            "height": 256,
+            "width": 256,
+            "status": "ok",
+            "median_ms": ms,
+            "p90_ms": ms,
+            "speedup_vs_torch_eager": None,
+            "macs": None,
+            "bytes": 1_000_000,
+            "variant": "compact",
+            "target": f"android-cpu-{precision}",
+        } | parity
+
+    rows = [row("fp32", 130.0, parity_status="pass"), row("int8", 80.0, parity_status="fail"), row("int8dyn", 70.0)]
+    doc = results_document(rows, _machine())
+    schema.validate(doc)
+    (android_cpu,) = [line for line in recommendations([doc]) if line.startswith("- **Android CPU**")]
+    assert "`android-cpu-fp32`" in android_cpu and "130.0 ms" in android_cpu
+    doc["rows"] = rows[1:]
+    (android_cpu,) = [line for line in recommendations([doc]) if line.startswith("- **Android CPU**")]
+    assert "2 timed row(s), none of an artifact that passed its export parity" in android_cpu
+    table = markdown_rows(rows).splitlines()
+    assert table[0].endswith("| status | parity |")
+    assert [line.rsplit("|", 2)[1].strip() for line in table[2:]] == ["pass", "fail", "unverified"]

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from invdn_mobile.cli.main import app
@@ -15,14 +14,6 @@ from invdn_mobile.model.checkpoint import default_weights, read_meta
 
 runner = CliRunner()
 TILE = 64  # the tile the INT8 recipes' keep_float was measured at (sensitivity search tile)
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory, sample_clean):
-    folder = tmp_path_factory.mktemp("parity-photos")
-    for p in sorted(sample_clean.iterdir())[:2]:
-        Image.open(p).crop((100, 100, 200, 180)).save(folder / p.name)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -83,26 +74,35 @@ def test_export_and_parity(fmt, precision, tmp_path, weights, photos, sample_cle
         assert entry["strength"] == read_meta(weights).get("strength")  # the apps' noise-adaptive strength curve
         # MACs counted on the exported graph (its convs) match the PyTorch count of the pruned denoiser
         assert abs(entry["macs"]["graph"] - entry["macs"]["torch_denoiser"]) <= 0.02 * entry["macs"]["torch_denoiser"]
+        # every artifact is executed (Core ML by the reference evaluator of its program) on 2 photos x 2 noises
         p = entry["parity"]
-        if FORMATS[fmt].runtime:
-            assert p["finite"] and p["images"] == 2 and p["skipped"] is None
-        else:  # cannot run on this OS: structurally validated instead, and says so
-            assert p["skipped"] == FORMATS[fmt].why_not_run and p["max_abs_err"] is None
+        assert p["finite"] and p["cases"] == 4 and p["status"] in ("pass", "fail") and p["evaluator"]
+        assert entry["gate"]["status"] == p["status"] if "parity_fp16_compute" not in entry else True
+        assert entry["gate"]["passed"] == (entry["gate"]["status"] == "pass")
+        if fmt == "coreml":
+            assert p["evaluator"] == "coreml-mil-reference"
+            assert p["arithmetic"] == ("fp32" if precision == "fp32" else "fp16")
+        if precision == "fp16" and FORMATS[fmt].fp16_compute_row:  # the FP16-arithmetic row beside the runtime's
+            assert entry["parity_fp16_compute"]["evaluator"] == "torch-fp16-ops"
+            assert entry["parity_fp16_compute"]["psnr_vs_torch_worst"] >= 50
     gate = GATES[precision]
-    if gate.max_abs_err is not None and FORMATS[fmt].runtime:
+    if gate.max_abs_err is not None:  # FP32: the reference evaluator too is within 1e-4 of PyTorch
         assert all(e["parity"]["max_abs_err"] <= gate.max_abs_err for e in manifest)
-    if weights.name != "tiny.safetensors" or precision != "int8":
-        assert result.exit_code == 0, result.output
-        assert all(e["gate"]["passed"] for e in manifest)
+    if gate.min_psnr_vs_torch is not None:
+        assert all(e["parity"]["psnr_vs_torch_worst"] >= gate.min_psnr_vs_torch for e in manifest)
+    statuses = [e["gate"]["status"] for e in manifest]
+    assert f"status: {statuses.count('pass')} pass, {statuses.count('fail')} fail, 0 unverified" in result.output
+    assert result.exit_code == (1 if "fail" in statuses else 0), result.output
+    if precision != "int8" and precision != "int8dyn":
+        assert statuses == ["pass", "pass"], result.output
     # `invdn parity` on the folder reproduces the export's own numbers
     again = runner.invoke(app, ["parity", str(out), "--images", str(photos), "--weights", str(weights), "--json"])
     rows = [json.loads(line) for line in again.stdout.splitlines() if line.startswith("{")]
+    rows = [r for r in rows if r["evaluator"] != "torch-fp16-ops"]
     assert len(rows) == 2
     for row, entry in zip(rows, manifest):
-        if row["skipped"]:
-            assert row["gate_passed"] and row["skipped"] == entry["parity"]["skipped"]
-        else:
-            assert row["max_abs_err"] == pytest.approx(entry["parity"]["max_abs_err"], rel=1e-3, abs=1e-7)
+        assert row["status"] == entry["parity"]["status"]
+        assert row["max_abs_err"] == pytest.approx(entry["parity"]["max_abs_err"], rel=1e-3, abs=1e-7)
 
 
 def test_gate_fails_on_a_broken_artifact(tmp_path, tiny_weights, photos, sample_clean):
@@ -118,19 +118,18 @@ def test_gate_fails_on_a_broken_artifact(tmp_path, tiny_weights, photos, sample_
     onnx.save(model, str(path))
     result = runner.invoke(app, ["parity", str(path), "--images", str(photos), "--weights", str(tiny_weights)])
     assert result.exit_code == 1
-    assert "parity gate failed" in result.stderr and "FAIL: max abs error" in result.stdout
+    assert "parity gate failed" in result.stderr and "| fail: max abs error" in result.stdout
+    assert "status: 0 pass, 1 fail, 0 unverified" in result.stdout
 
 
-def test_registry_rows_have_runtimes_or_a_validator():
+def test_registry_rows_have_runtimes():
+    """Every format is executed here (nothing may pass without having run)."""
     from invdn_mobile.runtimes import RUNTIMES
 
     for fmt in FORMATS.values():
         module = fmt.module()
         assert callable(module.export) and callable(module.inspect)
-        if fmt.runtime:
-            assert fmt.runtime in RUNTIMES, f"{fmt.name} has no runtime"
-        else:
-            assert fmt.why_not_run and callable(module.validate), f"{fmt.name} can neither run nor be validated"
+        assert fmt.runtime in RUNTIMES, f"{fmt.name} has no runtime: its artifacts would stay unverified"
 
 
 def test_gpu_delegate_check_rejects_what_the_delegate_cannot_run():
@@ -199,7 +198,7 @@ def test_export_needs_a_choice(tmp_path):
 
 
 def test_coreml_structural_validation_catches_a_wrong_contract(tmp_path, tiny_weights, photos, sample_clean):
-    """CoreML cannot run here, so its gate is the spec check: it must fail when the file and the manifest disagree."""
+    """Beside the evaluator, the spec check: it must fail when the file and the manifest disagree."""
     from invdn_mobile.export.coreml import validate
 
     out = tmp_path / "out"
@@ -212,10 +211,14 @@ def test_coreml_structural_validation_catches_a_wrong_contract(tmp_path, tiny_we
     assert validate(path, image_entry) == []
     assert image_entry["min_deployment_target"] == "iOS16" and image_entry["inputs"][0]["dtype"] == "image"
     assert validate(out / tensor_entry["file"], tensor_entry) == []
+    # an FP16 program for iOS16 takes and gives float16 arrays, and the manifest says so
+    assert [io["dtype"] for io in tensor_entry["inputs"] + tensor_entry["outputs"]] == ["float16"] * 3
     wrong = json.loads(json.dumps(tensor_entry))
     wrong["inputs"][1]["shape"] = [1, 45, TILE // 2, TILE // 2]
+    wrong["outputs"][0]["dtype"] = "float32"
     assert validate(out / tensor_entry["file"], wrong) == [
-        f"input z: want a {wrong['inputs'][1]['shape']} tensor, got multiArrayType"
+        f"z: want a {wrong['inputs'][1]['shape']} tensor, got multiArrayType",
+        "denoised: the program says float16, the manifest float32",
     ]
     assert validate(path, tensor_entry)  # the image artifact is not the tensor contract
 

@@ -735,7 +735,14 @@ function benchRow(backend, precision, model, size, extra) {
     backend: `ort-web-${backend}`,
     format: "onnx",
     precision,
-    ...(model ? { variant: model.variant, artifact: model.file, target: model.target ?? null } : { artifact: null }),
+    ...(model
+      ? {
+          variant: model.variant,
+          artifact: model.file,
+          target: model.target ?? null,
+          parity_status: model.gate?.status ?? "unverified", // the export's parity verdict, for `invdn report`
+        }
+      : { artifact: null }),
     device: backend,
     size: `${h}x${w}`,
     height: h,

@@ -1,7 +1,7 @@
 """What ``invdn bench`` times: PyTorch (eager, ``torch.compile``; FP32/FP16/BF16 channels_last on CUDA) on the weights
 of each variant, and every exported artifact found in the export folder, each through its runtime (ONNX Runtime CPU and
-CUDA, LiteRT with XNNPACK). Artifacts that cannot run here (CoreML on Linux) or are not exported yet become skipped
-rows that say why."""
+CUDA, LiteRT with XNNPACK). Artifacts no runtime here can time (Core ML: its reference evaluator checks what a
+program computes, it says nothing about a device's speed) or not exported yet become skipped rows that say why."""
 
 from __future__ import annotations
 
@@ -132,12 +132,9 @@ def artifact_backends(artifacts: Path, device: str, variants: list[str] | None =
             if device == "cuda":
                 make = _ort_cuda_maker(path, entry)
                 rows.append(Backend(backend, "onnx", entry["precision"], "cuda", tile, macs, make, **common))
-            elif not fmt.runtime:
-                rows.append(
-                    Backend(
-                        backend, fmt.name, entry["precision"], "cpu", tile, macs, None, skip=fmt.why_not_run, **common
-                    )
-                )
+            elif fmt.runtime not in RUNTIME_BACKENDS:  # nothing here runs it as its target would
+                why = fmt.why_not_run or f"{fmt.runtime} checks what the artifact computes, not a device's speed"
+                rows.append(Backend(backend, fmt.name, entry["precision"], "cpu", tile, macs, None, skip=why, **common))
             else:
 
                 def make(runtime=fmt.runtime, path=path, entry=entry):
@@ -161,11 +158,12 @@ def _ort_cuda_maker(path: Path, entry: dict):
 
 
 def _parity(entry: dict) -> dict:
-    """The export parity of an artifact, as optional row fields."""
+    """The export parity of an artifact, as optional row fields (a manifest from before parity statuses: unverified)."""
     p = entry.get("parity") or {}
-    runnable = not p.get("skipped")
+    status = (entry.get("gate") or {}).get("status", "unverified")
+    executed = status != "unverified"
     return {
-        "parity_drop_db": p.get("drop_db") if runnable else None,
-        "parity_psnr_vs_torch": p.get("psnr_vs_torch") if runnable else None,
-        "gate_passed": entry.get("gate", {}).get("passed") if runnable else None,
+        "parity_drop_db": p.get("drop_db") if executed else None,
+        "parity_psnr_vs_torch": p.get("psnr_vs_torch") if executed else None,
+        "parity_status": status,
     }

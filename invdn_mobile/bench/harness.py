@@ -51,7 +51,7 @@ class Backend:
     variant: str | None = None
     threads: int | None = None
     skip: str | None = None  # a reason: the row is reported as skipped
-    parity: dict = field(default_factory=dict)  # artifact rows: parity_drop_db, parity_psnr_vs_torch, gate_passed
+    parity: dict = field(default_factory=dict)  # artifact rows: parity_drop_db, parity_psnr_vs_torch, parity_status
     weights_sha256: str | None = None  # artifact rows: the weights the artifact was exported from
 
 

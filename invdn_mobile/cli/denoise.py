@@ -1,4 +1,4 @@
-"""``invdn denoise``: denoise photos with the PyTorch model."""
+"""``invdn denoise``: denoise photos with the PyTorch model, or with an exported artifact (``--artifact``)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from invdn_mobile.cli.common import (
     DeviceOpt,
     OverlapOpt,
     StrengthOpt,
-    TileOpt,
     VariantOpt,
     WeightsOpt,
     cli_errors,
     each_photo,
+    fail,
     progress_bar,
 )
 
@@ -27,7 +27,14 @@ def denoise(
     outdir: Annotated[Path, typer.Option("-o", "--output", help="Folder for the denoised PNGs.")] = Path("denoised"),
     weights: WeightsOpt = None,
     variant: VariantOpt = None,
-    tile: TileOpt = 256,
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            help="Tile size (a multiple of 4, at most 4096); 0 runs each photo whole [default: 256; with --artifact: "
+            "the artifact's].",
+            show_default=False,
+        ),
+    ] = None,
     overlap: OverlapOpt = None,
     samples: Annotated[
         int, typer.Option(min=1, max=64, help="Monte-Carlo self-ensemble: average over N z_HF samples.")
@@ -39,8 +46,17 @@ def denoise(
     batch: Annotated[int, typer.Option(min=1, max=256, help="Tiles per forward call.")] = 1,
     strength: StrengthOpt = "auto",
     device: DeviceOpt = "auto",
+    artifact: Annotated[
+        Path | None,
+        typer.Option(
+            "--artifact",
+            help="Run an exported artifact instead of the PyTorch model (ONNX, TFLite, or a Core ML package through "
+            "the reference evaluator of its program), with the tile, z and strength curve of the manifest.json "
+            "beside it: what the target will produce, on your photo.",
+        ),
+    ] = None,
 ) -> None:
-    """Denoise photos of any size with the bundled weights (or yours).
+    """Denoise photos of any size with the bundled weights (or yours), or with an exported artifact.
 
     16-bit stays 16-bit, alpha is kept untouched, EXIF orientation is applied, grayscale stays grayscale, the ICC
     profile is kept. Writes OUTDIR/<name>.png (default ./denoised/): names that repeat get -2, -3...; an input is never
@@ -50,21 +66,30 @@ def denoise(
     (--strength auto) each photo's noise is estimated and only part of the model's change is kept where the weights'
     calibrated curve says so (a note when under 80 %); without a curve, a warning.
 
+    With --artifact an exported artifact does the denoising through the same tiler and strength: what a phone or the
+    browser will produce, on your photo.
+
     Examples: `invdn denoise photo.jpg` (writes denoised/photo.png); `invdn denoise shots/ -o out --variant compact`;
-    `invdn denoise "raw/*.png" -o out --samples 4 --tta` (slower, a little better)."""
+    `invdn denoise "raw/*.png" -o out --samples 4 --tta` (slower, a little better);
+    `invdn denoise photo.jpg --artifact export/out/ios-int8/invdn-compact-256-int8.mlpackage`."""
     from invdn_mobile.denoise import denoise_photo, ensemble_fn, load_denoiser, photo_strength, tiles_for
-    from invdn_mobile.device import pick_device
     from invdn_mobile.strength import curve_of
     from invdn_mobile.strength import resolve as resolve_strength
     from invdn_mobile.tiling import check_options
 
-    torch_device = pick_device(device)
-    denoiser, meta = load_denoiser(weights, variant, torch_device, seed)
-    strength_fn = resolve_strength(strength, curve_of(meta))
     auto = strength.strip().lower() == "auto"
-    multiple = denoiser.model.config.multiple
-    overlap = check_options(tile, overlap, multiple)
-    fn = ensemble_fn(denoiser, samples, tta, torch_device)
+    if artifact is not None:
+        fn, meta, tile, multiple = _artifact_fn(artifact, tile, weights, variant, samples, tta, seed, device)
+    else:
+        from invdn_mobile.device import pick_device
+
+        torch_device = pick_device(device)
+        denoiser, meta = load_denoiser(weights, variant, torch_device, seed)
+        tile = 256 if tile is None else tile
+        multiple = denoiser.model.config.multiple
+        fn = ensemble_fn(denoiser, samples, tta, torch_device)
+    strength_fn = resolve_strength(strength, curve_of(meta))
+    overlap = check_options(tile, overlap, multiple, whole=artifact is None)
     with progress_bar() as bar:
         task = bar.add_task("denoise", total=None)
 
@@ -77,3 +102,31 @@ def denoise(
             return [denoise_photo(photo, fn, tile, overlap, multiple, batch, advance, strength=s)]
 
         each_photo(inputs, outdir, make, summary="denoised {n} photo(s)")
+
+
+def _artifact_fn(path: Path, tile, weights, variant, samples, tta, seed, device):
+    """(tile function, strength metadata, tile, multiple) of an exported artifact; options that belong to the PyTorch
+    model are refused with one line."""
+    from invdn_mobile.export.run import open_artifact
+
+    given = {
+        "--weights": weights is not None,
+        "--variant": variant is not None,
+        "--samples": samples != 1,
+        "--tta": tta,
+        "--seed": seed is not None,
+        "--device": device != "auto",
+    }
+    refused = [name for name, on in given.items() if on]
+    if refused:
+        fail(f"{', '.join(refused)} cannot go with --artifact (the artifact fixes its weights, z and runtime)")
+    runner, entry = open_artifact(path)
+    own = entry["tile"][0]
+    if tile is not None and tile != own:
+        fail(f"--tile {tile}: {path.name} takes {own}x{own} tiles (leave --tile out)")
+    gate = entry.get("gate", {})
+    if gate.get("status") != "pass":
+        why = "; ".join(gate.get("failures") or []) or gate.get("reason") or "no parity recorded"
+        typer.echo(f"warning: {path.name} is {gate.get('status', 'unverified')} in its manifest ({why})", err=True)
+    meta = {"strength": entry["strength"]} if entry.get("strength") else {}
+    return runner.run, meta, own, entry["tiling"]["multiple"]

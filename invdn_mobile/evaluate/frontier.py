@@ -33,7 +33,10 @@ def _latencies(variant: str, artifacts: Path, settings: Settings) -> dict:
     backends += [
         b
         for b in artifact_backends(artifacts, "cpu", [variant])
-        if b.make is not None and b.tile == TILE and b.parity.get("gate_passed") and b.weights_sha256 == current
+        if b.make is not None
+        and b.tile == TILE
+        and b.parity.get("parity_status") == "pass"
+        and b.weights_sha256 == current
     ]
     rows = [r for r in run_bench(backends, [(TILE, TILE)], settings, {}) if r["status"] == "ok"]
 

@@ -4,8 +4,9 @@ symmetric int8 weights (``coremltools.optimize.coreml.linear_quantize_weights``)
 The constant-z artifact takes and returns an **image** (RGB, 8 bits, scaled by 1/255 on the way in and clipped
 and scaled by 255 on the way out), which is what Vision / ``CVPixelBuffer`` apps feed; the z-input artifact is the
 **tensor** variant (NCHW float32 ``image`` in [0, 1] and ``z``), for Monte-Carlo ensembling on the device.
-coremltools converts and saves on Linux but only macOS can run a model: here artifacts are validated structurally
-(:func:`validate`) and parity is skipped with that reason.
+coremltools converts and saves on Linux but only Apple devices run a model: here every artifact is executed by the
+reference evaluator of its ML Program (:mod:`invdn_mobile.runtimes.coreml_mil`), and :func:`validate` checks the
+package against its manifest entry (I/O names, kinds, dtypes and shapes, spec version, metadata).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def _program(path: Path):
 
 def inspect(path: Path) -> dict:
     """Ops (type -> count), highest tensor rank and conv/conv_transpose MACs, read from the saved ML Program."""
-    _, fn, block = _program(path)
+    spec, fn, block = _program(path)
     shapes: dict[str, list[int]] = {}
     for arg in fn.inputs:
         shapes[arg.name] = [int(d.constant.size) for d in arg.type.tensorType.dimensions]
@@ -140,7 +141,17 @@ def inspect(path: Path) -> dict:
         "ops": dict(sorted(Counter(op.type for op in block.operations).items())),
         "max_rank": max((len(s) for s in shapes.values()), default=0),
         "macs": macs,
+        # tensor I/O dtypes as the spec declares them (FP16 programs for iOS16+ take and give float16 arrays)
+        "io_dtypes": {f.name: _dtype(f) for f in (*spec.description.input, *spec.description.output)},
     }
+
+
+def _dtype(feature) -> str:
+    """The manifest dtype of an I/O feature: "image", "float32" or "float16"."""
+    if feature.type.WhichOneof("Type") == "imageType":
+        return "image"
+    ct = _require()
+    return ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(feature.type.multiArrayType.dataType).lower()
 
 
 def validate(path: Path, entry: dict) -> list[str]:
@@ -155,16 +166,20 @@ def validate(path: Path, entry: dict) -> list[str]:
         problems.append(f"inputs {got_in} != {want_in}")
     if [o.name for o in desc.output] != [o["name"] for o in entry["outputs"]]:
         problems.append(f"outputs {[o.name for o in desc.output]}")
-    for feature, want in zip(desc.input, entry["inputs"]):
+    for feature, want in zip([*desc.input, *desc.output], [*entry["inputs"], *entry["outputs"]]):
         kind = feature.type.WhichOneof("Type")
+        if _dtype(feature) != want.get("dtype"):
+            problems.append(f"{feature.name}: the program says {_dtype(feature)}, the manifest {want.get('dtype')}")
         if want.get("dtype") == "image":
             if (
                 kind != "imageType"
                 or [feature.type.imageType.height, feature.type.imageType.width] != want["shape"][2:]
             ):
-                problems.append(f"input {feature.name}: want a {want['shape'][2:]} image, got {kind}")
-        elif kind != "multiArrayType" or list(feature.type.multiArrayType.shape) != want["shape"]:
-            problems.append(f"input {feature.name}: want a {want['shape']} tensor, got {kind}")
+                problems.append(f"{feature.name}: want a {want['shape'][2:]} image, got {kind}")
+        elif kind != "multiArrayType" or (
+            feature in desc.input and list(feature.type.multiArrayType.shape) != want["shape"]
+        ):
+            problems.append(f"{feature.name}: want a {want['shape']} tensor, got {kind}")
     if spec.specificationVersion < 7:  # iOS16 = spec 7
         problems.append(f"specification version {spec.specificationVersion} < 7 (iOS16)")
     if not desc.metadata.shortDescription or not desc.metadata.license:

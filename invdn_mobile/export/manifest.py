@@ -49,6 +49,19 @@ def write_manifest(out_dir: Path, entries: list[dict]) -> Path:
     return path
 
 
+def entry_for(path: Path) -> dict:
+    """The manifest entry of an artifact, from the ``manifest.json`` beside it; one-line errors otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise InvdnError(f"{path}: no such artifact")
+    if not (path.parent / "manifest.json").is_file():
+        raise InvdnError(f"{path}: no manifest.json beside it (pass an artifact inside an export folder)")
+    match = [e for e in read_manifest(path.parent) if e.get("file") == path.name]
+    if not match:
+        raise InvdnError(f"{path}: not listed in {path.parent / 'manifest.json'}")
+    return match[0]
+
+
 def read_manifest(out_dir: Path) -> list[dict]:
     path = out_dir / "manifest.json"
     if not path.is_file():
@@ -80,6 +93,8 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
     inputs, outputs = io_spec(fmt, tile, z_shape, z_input)
     module = fmt.module()
     report = module.inspect(path)
+    for io in (*inputs, *outputs):  # the dtypes the file itself declares, where its backend reads them
+        io["dtype"] = report.get("io_dtypes", {}).get(io["name"], io["dtype"])
     platform_min = {"min_deployment_target": module.MIN_TARGET} if hasattr(module, "MIN_TARGET") else {}
     for spec in inputs + outputs:  # integer I/O (full-integer TFLite): dtype, scale and zero point of the file's tensor
         spec |= report.get("integer_io", {}).get(spec["name"], {})

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.export.integer import onnx_float_ops, prepared
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes.onnxrt import OrtRunner
@@ -140,8 +141,6 @@ def to_int8_full(model, calibration: list[dict[str, np.ndarray]], reduce_range: 
 def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:
     """Write one ONNX artifact to ``path`` (the caller makes the write atomic). INT8 keeps the layers whose module
     path contains one of ``options['keep_float']`` in float."""
-    from invdn_mobile.export.integer import onnx_float_ops, prepared
-
     onnx = _require()
     options = options or {}
     full = precision == "int8" and options.get("full_integer")

@@ -1,5 +1,5 @@
-"""The photos export uses: the parity photos (default ``samples/clean``) and the INT8 calibration crops (default
-``samples/calibration``), seeded crops with the training noise mixture."""
+"""The photos export uses: the parity photos (default ``samples/heldout``, read by :mod:`invdn_mobile.parity`) and the
+INT8 calibration crops (default ``samples/calibration``), seeded crops with the training noise mixture."""
 
 from __future__ import annotations
 
@@ -29,15 +29,15 @@ def noisy_crops(photos_dir: Path, tile: int, count: int, seed: int) -> tuple[np.
 
 
 def sample_photos(kind: str, given: Path | None = None) -> Path:
-    """``given``, or the default photo folder ``samples/<kind>`` (``clean``: parity, ``calibration``: INT8
-    calibration): the working folder's when it has one, else the one of the source checkout this package runs from;
-    with neither, a one-line error that says what to pass."""
+    """``given``, or the default photo folder ``samples/<kind>`` (``heldout``: parity, ``clean``: the INT8 search,
+    ``calibration``: INT8 calibration): the working folder's when it has one, else the one of the source checkout this
+    package runs from; with neither, a one-line error that says what to pass."""
     if given is not None:
         return Path(given)
     for folder in (Path("samples") / kind, Path(__file__).resolve().parents[2] / "samples" / kind):
         if folder.is_dir():
             return folder
-    option = "--images" if kind == "clean" else "--calibration"
+    option = "--calibration" if kind == "calibration" else "--images"
     raise InvdnError(f"no samples/{kind} folder here or in the package's checkout: pass {option} DIR (clean photos)")
 
 

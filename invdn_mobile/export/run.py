@@ -1,5 +1,6 @@
-"""Export orchestration: one wrapper that exports, sizes, hashes and records every artifact the same way, runs
-parity on it and applies the gate (a failing artifact is renamed ``*.rejected`` and the command exits non-zero)."""
+"""Export orchestration: one wrapper that exports, sizes, hashes and records every artifact the same way, executes it
+on the held-out parity set and applies the gate (a failing artifact is renamed ``*.rejected`` and the command exits
+non-zero)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from invdn_mobile.atomic import atomic_dir, atomic_path, make_dir, remove_artifact
-from invdn_mobile.export.manifest import artifact_name, describe, sha256, write_manifest
+from invdn_mobile.errors import InvdnError, first_line
+from invdn_mobile.export.manifest import artifact_name, describe, entry_for, sha256, write_manifest
 from invdn_mobile.export.photos import calibration_data, sample_photos
-from invdn_mobile.export.registry import check_precision, get_format
+from invdn_mobile.export.registry import FP16_COMPUTE_GATE, GATES, check_precision, get_format
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.macs import model_macs
-from invdn_mobile.parity import load_photos, measure, reference_outputs, skipped_row
+from invdn_mobile.parity import combined_status, fp16_compute_row, measure, parity_set, unverified_row
 from invdn_mobile.runtimes import load_runner
 from invdn_mobile.tiling import check_options
 
-_REFERENCES: dict[tuple, tuple] = {}  # parity photos and PyTorch outputs, per weights/tile/z/photos/noise
+_SETS: dict[tuple, object] = {}  # parity sets (photos and PyTorch outputs), per weights/tile/z/photos/noises
 
 
 @dataclass
@@ -27,7 +29,11 @@ class ExportResult:
 
     @property
     def failed(self) -> list[dict]:
-        return [e for e in self.entries if not e["gate"]["passed"]]
+        return [e for e in self.entries if e["gate"]["status"] == "fail"]
+
+    @property
+    def statuses(self) -> list[str]:
+        return [e["gate"]["status"] for e in self.entries]
 
 
 def export_artifacts(
@@ -41,23 +47,23 @@ def export_artifacts(
     z_input_variant: bool,
     images: Path | None,
     calibration: Path | None,
-    noise: str,
+    noises: tuple[str, ...],
     calibration_count: int = 16,
     options: dict | None = None,
     log=print,
 ) -> ExportResult:
-    """Export the constant-z artifact (and the z-input variant), run parity on each, gate, and record the manifest."""
+    """Export the constant-z artifact (and the z-input variant), execute each on the parity set, gate, and record the
+    manifest. A failing artifact is renamed ``*.rejected``."""
     fmt = get_format(fmt_name)
     check_precision(fmt, precision)
     multiple = model.config.multiple
     check_options(tile, None, multiple, whole=False)
-    images = sample_photos("clean", images)
     make_dir(out_dir)
     z = meta.get("z", {})
     seed, scale = int(z.get("seed", 0)), float(z.get("scale", 1.0))
     variant = meta.get("variant") or "custom"
     reference_denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
-    photos, reference = parity_reference(model, weights_path, tile, seed, scale, images, noise)
+    pset = parity_reference(model, weights_path, tile, seed, scale, images, noises)
     torch_macs = model_macs(model, tile, tile)["denoiser"]
     result = ExportResult()
     for z_input in (False, True) if z_input_variant else (False,):
@@ -81,45 +87,99 @@ def export_artifacts(
             entry["keep_float"] = list(options.get("keep_float", ()))
             if options.get("sensitivity"):
                 entry["sensitivity"] = options["sensitivity"]
-        row = check_artifact(path, entry, fmt, photos, reference)
-        entry["parity"] = row.to_dict() | {"noise": noise, "photos": str(images)}
-        entry["gate"] = {"passed": bool(row.gate_passed), "failures": list(row.gate_failures)}
-        if not row.gate_passed:
+        started = time.perf_counter()
+        rows = check_artifact(path, entry, fmt, pset)
+        record_parity(entry, rows)
+        if entry["gate"]["status"] == "fail":
             os.replace(path, rejected)
             entry["file"] = rejected.name
-        verdict = "pass" if row.gate_passed else "FAIL " + "; ".join(row.gate_failures)
-        numbers = (
-            f"skipped parity: {row.skipped}"
-            if row.skipped
-            else f"max abs err {row.max_abs_err:.2e}, drop {row.drop_db:+.3f} dB"
+        log(
+            f"{name}: {status_line(rows)} ({entry['bytes'] / 1e6:.2f} MB, export {seconds:.1f} s, parity "
+            f"{time.perf_counter() - started:.1f} s)"
         )
-        log(f"{name}: {verdict} ({numbers}, {entry['bytes'] / 1e6:.2f} MB, {seconds:.1f} s)")
+        for row in rows[1:]:
+            log(f"  FP16 compute: {status_line([row])}")
         result.entries.append(entry)
     write_manifest(out_dir, result.entries)
     return result
 
 
-def parity_reference(model, weights_path: Path, tile: int, seed: int, scale: float, images: Path | None, noise: str):
-    """The parity photos (default ``samples/clean``) and the PyTorch FP32 outputs on them, computed once per
-    weights/tile/z/photos/noise (``export all`` and ``invdn parity`` meet the same model at the same tile many
-    times)."""
-
-    images = sample_photos("clean", images)
-
-    key = (sha256(weights_path), tile, seed, scale, str(Path(images).resolve()), noise)
-    if key not in _REFERENCES:
+def parity_reference(model, weights_path: Path, tile: int, seed: int, scale: float, images: Path | None, noises):
+    """The parity set (default ``samples/heldout`` at every noise level of ``noises``) and the PyTorch FP32 outputs
+    on it, made once per weights/tile/z/photos/noises (``export all`` and ``invdn parity`` meet the same model at the
+    same tile many times)."""
+    images = sample_photos("heldout", images)
+    key = (sha256(weights_path), tile, seed, scale, str(Path(images).resolve()), tuple(noises))
+    if key not in _SETS:
         denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
-        photos = load_photos(images, noise)
-        _REFERENCES[key] = photos, reference_outputs(denoiser, photos, tile)
-    return _REFERENCES[key]
+        _SETS[key] = parity_set(denoiser, images, tuple(noises), tile)
+    return _SETS[key]
 
 
-def check_artifact(path: Path, entry: dict, fmt, photos, reference):
-    """Parity of one artifact (or, for a format no runtime here can run, its structural validation)."""
+def check_artifact(path: Path, entry: dict, fmt, pset) -> list:
+    """Execute one artifact on the parity set and judge it: its runtime's row, plus the FP16-compute row for an FP16
+    artifact whose runtime here computes in FP32; the backend's structural check (where it has one) adds failures."""
 
-    tile = entry["tile"][0]
+    precision = entry["precision"]
+    module = fmt.module()
     if not fmt.runtime:
-        problems = fmt.module().validate(path, entry)
-        return skipped_row(path.name, fmt.name, entry["precision"], fmt.why_not_run, problems)
-    runner = load_runner(fmt.runtime, path, entry)
-    return measure(path.name, fmt.name, entry["precision"], runner, photos, reference, tile)
+        row = unverified_row(path.name, fmt.name, precision, fmt.why_not_run)
+    else:
+        try:
+            runner = load_runner(fmt.runtime, path, entry)
+        except InvdnError as exc:  # nothing here can execute it (e.g. an op the evaluator does not know)
+            row = unverified_row(path.name, fmt.name, precision, f"not executed: {exc}")
+        except Exception as exc:  # its runtime refuses the file: a broken artifact
+            row = unverified_row(path.name, fmt.name, precision, "")
+            row.status, row.failures = "fail", (f"its runtime cannot load it: {type(exc).__name__}: {first_line(exc)}",)
+        else:
+            row = measure(path.name, fmt.name, precision, runner, pset, GATES[precision])
+    problems = module.validate(path, entry) if hasattr(module, "validate") else []
+    if problems:
+        row.failures, row.status = (*row.failures, *problems) if row.status == "fail" else tuple(problems), "fail"
+    rows = [row]
+    if precision == "fp16" and fmt.fp16_compute_row:
+        rows.append(fp16_compute_row(path.name, fmt.name, precision, pset, FP16_COMPUTE_GATE))
+    return rows
+
+
+def record_parity(entry: dict, rows: list) -> None:
+    """The rows and the artifact's one status into its manifest entry (``gate.passed`` is ``status == "pass"``, for
+    apps that read a boolean)."""
+    entry["parity"] = rows[0].to_dict()
+    if len(rows) > 1:
+        entry["parity_fp16_compute"] = rows[1].to_dict()
+    status = combined_status(rows)
+    failures = [f"{r.evaluator}: {f}" for r in rows if r.status == "fail" for f in r.failures]
+    reasons = [f for r in rows if r.status == "unverified" for f in r.failures]
+    entry["gate"] = {"status": status, "passed": status == "pass", "failures": failures}
+    if status == "unverified":
+        entry["gate"]["reason"] = "; ".join(reasons)
+
+
+def status_line(rows: list) -> str:
+    """``pass (...)``, ``fail: ... (...)`` or ``unverified: reason`` with the numbers of the first row."""
+    status = combined_status(rows)
+    r = rows[0]
+    if r.status == "unverified" and len(rows) == 1:
+        return f"unverified: {'; '.join(r.failures)}"
+    head = status if status == "pass" else f"{status}: " + "; ".join(f for row in rows for f in row.failures)
+    if not r.per_case:
+        return head
+    arithmetic = f", {r.arithmetic} arithmetic" if r.arithmetic else ""
+    return (
+        f"{head} ({r.evaluator}{arithmetic}: max abs err {r.max_abs_err:.2e}, PSNR vs PyTorch "
+        f"{r.psnr_vs_torch:.1f} / worst {r.psnr_vs_torch_worst:.1f} dB, drop {r.drop_db:+.3f} / worst "
+        f"{r.drop_worst_db:+.3f} dB)"
+    )
+
+
+def open_artifact(path: Path, threads: int | None = None):
+    """``(runner, entry)`` for an exported artifact: its manifest entry (from the ``manifest.json`` beside it) and its
+    runtime (Core ML: the reference evaluator); one-line errors for anything else."""
+
+    entry = entry_for(path)
+    fmt = get_format(entry.get("format", "?"))
+    if not fmt.runtime:
+        raise InvdnError(f"{path}: nothing here can run a {fmt.name} artifact ({fmt.why_not_run})")
+    return load_runner(fmt.runtime, Path(path), entry, threads=threads), entry

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from invdn_mobile.errors import InvdnError, missing_extra
-from invdn_mobile.export.integer import prepared, tflite_float_ops
+from invdn_mobile.export.integer import fold_float_islands, prepared, tflite_float_ops
+from invdn_mobile.export.integer import integer_io as to_integer_io
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
@@ -143,8 +144,6 @@ def quantize_full(model: bytes, calibration, integer_io: bool = False) -> bytes:
     from ai_edge_quantizer import calibrator, quantizer
     from ai_edge_quantizer.utils import qsv_utils
 
-    from invdn_mobile.export.integer import fold_float_islands
-    from invdn_mobile.export.integer import integer_io as to_integer_io
 
     if not calibration:
         raise InvdnError("INT8 export needs calibration data")

@@ -1,4 +1,6 @@
 """Runtimes registry: ``load(path, manifest_entry) -> Runner``; ``Runner.run(nchw_float32) -> nchw_float32``.
+A runner may also say ``clips_output`` (its output is clipped to [0, 1] inside the artifact) and ``problems()``
+(values that turned Inf/NaN inside, e.g. an FP16 overflow).
 
 A runner owns its layout conversion (e.g. NHWC for TFLite) so nobody else does; z-input artifacts are fed the seeded
 z_HF recorded in their manifest entry, so they compute exactly what the constant-z artifact computes.
@@ -16,12 +18,15 @@ from invdn_mobile.model.denoiser import sample_z
 
 
 class Runner(Protocol):
+    evaluator: str  # what executes the artifact, named in every parity row (e.g. "coreml-mil-reference")
+
     def run(self, batch: np.ndarray) -> np.ndarray: ...
 
 
 RUNTIMES = {
     "onnxruntime": "invdn_mobile.runtimes.onnxrt:load",
     "litert": "invdn_mobile.runtimes.litert:load",
+    "coreml-mil": "invdn_mobile.runtimes.coreml_mil:load",
 }
 
 

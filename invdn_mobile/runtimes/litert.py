@@ -26,6 +26,8 @@ def interpreter(model: Path | bytes, threads: int | None = None):
 class LiteRTRunner:
     """Runs a ``.tflite`` (path or bytes) tile by tile; ``z`` (NCHW) is fed to artifacts that take it."""
 
+    evaluator = "litert-xnnpack"  # the interpreter's default CPU delegate
+
     def __init__(self, model: Path | bytes, z: np.ndarray | None = None, threads: int | None = None) -> None:
         self.interpreter = interpreter(model, threads)
         self.runner = self.interpreter.get_signature_runner()

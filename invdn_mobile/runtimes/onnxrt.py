@@ -27,6 +27,8 @@ class OrtRunner:
         self.session = ort.InferenceSession(source, options, providers=providers or ["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.z = z
+        cuda = "CUDAExecutionProvider" in self.session.get_providers()
+        self.evaluator = "onnxruntime-cuda" if cuda else "onnxruntime-cpu"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         outs = []
