@@ -232,3 +232,23 @@ def test_manifest_keeps_one_entry_per_artifact(tmp_path):
     assert sorted((e["file"], e["n"]) for e in read_manifest(tmp_path)) == [("a.onnx", 2), ("b.onnx", 1)]
     write_manifest(tmp_path, [{"file": "b.onnx.rejected", "n": 3}])
     assert sorted((e["file"], e["n"]) for e in read_manifest(tmp_path)) == [("a.onnx", 2), ("b.onnx.rejected", 3)]
+
+
+def test_manifest_carries_its_contract_version_and_refuses_another(tmp_path):
+    """The apps check the top-level ``version`` (1); a manifest of another version, or not a manifest at all, is one
+    clear error, while one written before the field existed still reads as version 1."""
+    from invdn_mobile.errors import InvdnError
+    from invdn_mobile.export.manifest import read_manifest, write_manifest
+
+    path = write_manifest(tmp_path, [{"file": "a.onnx"}])
+    assert json.loads(path.read_text())["version"] == 1
+    path.write_text(json.dumps({"artifacts": [{"file": "a.onnx"}]}))
+    assert read_manifest(tmp_path) == [{"file": "a.onnx"}]
+    for text, message in (
+        (json.dumps({"version": 2, "artifacts": []}), "manifest version 2, this invdn reads version 1"),
+        ("[1, 2]", "malformed manifest"),
+        ("{not json", "malformed manifest"),
+    ):
+        path.write_text(text)
+        with pytest.raises(InvdnError, match=message):
+            read_manifest(tmp_path)

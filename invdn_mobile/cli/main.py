@@ -1,4 +1,9 @@
-"""The ``invdn`` command."""
+"""The ``invdn`` command.
+
+Each command imports the library modules it needs inside its own function: ``invdn --help`` and a command's
+``--help`` then start without loading torch, ONNX, LiteRT or coremltools (seconds on a small machine). That is the one
+place where the package imports inside functions (besides optional converters, imported where they are needed, so
+that a missing one is one clear error); library modules import at their top."""
 
 from __future__ import annotations
 

@@ -30,6 +30,9 @@ def artifact_name(variant: str, tile: int, precision: str, z_input: bool, suffix
     return f"invdn-{variant}-{tile}-{precision}{'-zin' if z_input else ''}{suffix}"
 
 
+MANIFEST_VERSION = 1  # the contract the apps implement (android_demo/core, ios_demo/InvDNCore, web_demo)
+
+
 def write_manifest(out_dir: Path, entries: list[dict]) -> Path:
     """Merge ``entries`` into ``out_dir/manifest.json`` (keyed by file name), atomically."""
     path = out_dir / "manifest.json"
@@ -45,7 +48,7 @@ def write_manifest(out_dir: Path, entries: list[dict]) -> Path:
         current.pop(base + ".rejected", None)
         current[e["file"]] = e
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps({"artifacts": list(current.values())}, indent=2) + "\n")
+        tmp.write_text(json.dumps({"version": MANIFEST_VERSION, "artifacts": list(current.values())}, indent=2) + "\n")
     return path
 
 
@@ -67,9 +70,14 @@ def read_manifest(out_dir: Path) -> list[dict]:
     if not path.is_file():
         raise InvdnError(f"{out_dir}: no manifest.json (not an export folder)")
     try:
-        return json.loads(path.read_text())["artifacts"]
-    except (ValueError, KeyError) as exc:
+        doc = json.loads(path.read_text())
+        artifacts = doc["artifacts"]
+    except (ValueError, KeyError, TypeError) as exc:
         raise InvdnError(f"{path}: malformed manifest ({exc})") from None
+    version = doc.get("version", MANIFEST_VERSION)  # manifests written before the field existed are version 1
+    if version != MANIFEST_VERSION:
+        raise InvdnError(f"{path}: manifest version {version!r}, this invdn reads version {MANIFEST_VERSION}")
+    return artifacts
 
 
 def io_spec(fmt, tile: int, z_shape: list[int], z_input: bool) -> tuple[list[dict], list[dict]]:

@@ -144,7 +144,6 @@ def quantize_full(model: bytes, calibration, integer_io: bool = False) -> bytes:
     from ai_edge_quantizer import calibrator, quantizer
     from ai_edge_quantizer.utils import qsv_utils
 
-
     if not calibration:
         raise InvdnError("INT8 export needs calibration data")
     q = quantizer.Quantizer(model)

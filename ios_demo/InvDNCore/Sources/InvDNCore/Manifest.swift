@@ -3,7 +3,8 @@
 // with more facts still loads. What the app cannot honour is refused with one ManifestError line: JSON that does
 // not parse or lacks a key, and a contract version this port does not implement (a tiling padding or window other
 // than "symmetric" / "linear-feather", a strength estimator other than donoho-haar-diagonal-mad-v1, a tensor layout
-// other than NCHW). Those names are the contract's version: the export manifest has no other version field.
+// other than NCHW), and a top-level "version" other than Contract.version (absent in manifests written before the
+// field existed: those are version 1).
 
 import Foundation
 
@@ -17,6 +18,7 @@ public struct ManifestError: Error, CustomStringConvertible, Equatable {
 
 /// Contract names this port implements (invdn_mobile/tiling.py PADDING, WINDOW; strength.py ESTIMATOR).
 public enum Contract {
+    public static let version = 1  // invdn_mobile/export/manifest.py MANIFEST_VERSION
     public static let padding = "symmetric"
     public static let window = "linear-feather"
     public static let layout = "NCHW"
@@ -164,6 +166,7 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
 
 /// A decoded, checked manifest.json.
 public struct Manifest: Codable, Equatable, Sendable {
+    public let version: Int?
     public let artifacts: [ManifestEntry]
 
     /// Decode and check `data` (the text of manifest.json); every problem is one ManifestError naming `source`.
@@ -173,6 +176,10 @@ public struct Manifest: Codable, Equatable, Sendable {
             manifest = try JSONDecoder().decode(Manifest.self, from: data)
         } catch let error as DecodingError {
             throw ManifestError("\(source): \(describe(error))")
+        }
+        if let version = manifest.version, version != Contract.version {
+            throw ManifestError(
+                "\(source): version: \(version) is not \(Contract.version) (written by a newer invdn-mobile? update the app)")
         }
         if manifest.artifacts.isEmpty { throw ManifestError("\(source): artifacts: the manifest lists no artifact") }
         for (i, entry) in manifest.artifacts.enumerated() {

@@ -84,6 +84,11 @@ final class ManifestTests: XCTestCase {
         assertRefused(try tiling("window", "cosine"), ["tiling.window is 'cosine'"])
         assertRefused(try tiling("overlap", 256), ["not a valid plan"])
         assertRefused(try mutated { $0["layout"] = "NHWC" }, ["layout is 'NHWC'"])
+        var root = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: fixture)) as? [String: Any])
+        root["version"] = 2
+        assertRefused(try JSONSerialization.data(withJSONObject: root), ["version: 2 is not 1"])
+        root["version"] = 1
+        XCTAssertNoThrow(try Manifest.decode(JSONSerialization.data(withJSONObject: root)))
         assertRefused(
             try mutated { entry in
                 var strength = entry["strength"] as? [String: Any] ?? [:]
