@@ -17,9 +17,13 @@ SIZE = "256x256"
 
 
 def _passed(row: dict) -> bool:
-    """A row that counts: it ran, and it is PyTorch (the reference, no gate) or its artifact was executed on the
-    parity set and passed (``unverified`` and ``fail`` never count)."""
-    return row.get("status") == "ok" and row.get("median_ms") is not None and parity_status(row) in (None, "pass")
+    """A row that counts: PyTorch (the reference, no gate) or an artifact that was executed on the parity set and
+    passed (``unverified`` and ``fail`` never count)."""
+    return parity_status(row) in (None, "pass")
+
+
+def _timed(row: dict) -> bool:
+    return row.get("status") == "ok" and row.get("median_ms") is not None
 
 
 def _cpu_results(results: Path) -> list[tuple[Path, dict]]:
@@ -49,9 +53,9 @@ def summary_table(frontier: Path, results: Path) -> str:
         name = v["variant"]
         gains = [quality[(f"invdn-{name}", n)] - quality[("noisy", n)] for n in noises]
         rows = [(p, r) for p, d in docs for r in d["rows"] if r.get("variant") == name and _passed(r)]
-        artifacts = [r for _, r in rows if r.get("target")]
+        artifacts = [r for _, r in rows if r.get("target") and r.get("bytes")]  # timed here or not (Core ML)
         small = min(artifacts, key=lambda r: r["bytes"], default=None)
-        timed = [(p, r) for p, r in rows if r.get("size") == SIZE]
+        timed = [(p, r) for p, r in rows if r.get("size") == SIZE and _timed(r)]
         fast = min(timed, key=lambda pr: pr[1]["median_ms"], default=None)
         size_cell = f"{small['bytes'] / 1e6:.2f} MB ({small['target']})" if small else "—"
         fast_cell = (
