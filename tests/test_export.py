@@ -176,8 +176,11 @@ def test_int8_sensitivity_is_measured_and_recorded(tmp_path, tiny_weights, photo
             *args,
         ],
     )
-    assert result.exit_code == 0, result.output
+    # the tiny random net is no denoiser: whether its INT8 file then meets the gate (the value bound, mostly) is not
+    # what this test is about, but it was executed and judged, and the search is recorded either way
     (entry,) = json.loads((tmp_path / "manifest.json").read_text())["artifacts"]
+    assert entry["gate"]["status"] in ("pass", "fail"), result.output
+    assert result.exit_code == (0 if entry["gate"]["status"] == "pass" else 1), result.output
     sens = entry["sensitivity"]
     # one row per quantizable group of the tiny net: 2 scales x 1 block x (F, G, H), the Haar convs, their inverses
     groups = [row["group"] for row in sens["layers"]]
