@@ -34,15 +34,19 @@ PHOTO_SIZE = (150, 200)  # height, width
 runner = CliRunner()
 
 
+def _packages_missing(packages=("onnxruntime-web",)) -> str | None:
+    for package in packages:
+        if not (WEB_DEMO / "node_modules" / package).is_dir():
+            return f"web_demo/node_modules/{package} is missing (npm ci --prefix web_demo)"
+    return None
+
+
 def _browser_missing() -> str | None:
     if not CHROMIUM.is_file():
         return f"{CHROMIUM} is missing (apt-get install chromium)"
     if not shutil.which("node"):
         return "node is missing"
-    for package in ("playwright-core", "onnxruntime-web"):
-        if not (WEB_DEMO / "node_modules" / package).is_dir():
-            return f"web_demo/node_modules/{package} is missing (npm ci --prefix web_demo)"
-    return None
+    return _packages_missing(("playwright-core", "onnxruntime-web"))
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +298,7 @@ def test_web_command_says_how_to_install_onnxruntime_web(tmp_path, monkeypatch):
 
 
 def test_web_command_reuses_the_export_serves_and_stops_on_ctrl_c(exported, tmp_path):
+    require_part("browser", _packages_missing())  # the site is assembled with onnxruntime-web's files
     root, model = exported
     shutil.copytree(root / "web-fp32", tmp_path / "export" / "out" / "web-fp32")
     cmd = [sys.executable, "-m", "invdn_mobile", "web", "--target", "web-fp32", "--tile", str(TILE), "--port", "0"]
