@@ -183,3 +183,54 @@ def test_npu_recipe_with_int8_io_exports_checks_and_runs_through_the_cli(tmp_pat
     assert entry["outputs"][0]["dtype"] == "int8" and "int8 code" in entry["normalization"]
     assert "DEQUANTIZE" not in entry["ops"] and entry["ops"]["EXP"] > 0 and entry["ops"]["LEAKY_RELU"] > 0
     assert entry["parity"]["finite"] and entry["parity"]["max_abs_err"] < 0.5
+
+
+def test_sub_free_couplings_keep_the_float_output_and_leave_no_subtraction(compact):
+    """``2·sigmoid(h) − 1 = tanh(h/2)`` and ``a − b = a + (−b)`` with negated convolutions: the denoiser's output
+    moves by float rounding only, and the converted graph holds no SUB (and no LOGISTIC: TANH instead)."""
+    import copy
+
+    from invdn_mobile.model.coupling import SubFreeCoupling, sub_free
+
+    model = copy.deepcopy(compact)
+    sub_free(model)
+    assert all(isinstance(b, SubFreeCoupling) for s in model.scales for b in s.blocks)
+    x = torch.rand(1, 3, TILE, TILE, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref = Denoiser(compact, tile=(TILE, TILE))(x)
+        out = Denoiser(model, tile=(TILE, TILE))(x)
+    assert 0.0 < float((out - ref).abs().max()) <= 1e-5  # changed ops, same function
+    pytest.importorskip("ai_edge_quantizer")
+    from invdn_mobile.export import tflite
+    from invdn_mobile.runtimes.litert import interpreter
+
+    names = {
+        o["op_name"]
+        for o in interpreter(tflite.to_fp32(Denoiser(model, tile=(TILE, TILE)).eval(), TILE))._get_ops_details()
+    }
+    assert "SUB" not in names and "LOGISTIC" not in names and {"TANH", "EXP", "ADD"} <= names
+
+
+def test_a16w8_file_is_integer_with_16_bit_activations_and_close_to_fp32(compact, calib, batch):
+    """The android-npu-a16w8 scheme: every op between the input QUANTIZE and the output DEQUANTIZE reads and writes
+    int16 (read from the file's tensors, not from our checker), and the output is nearer FP32 than 8-bit's."""
+    pytest.importorskip("ai_edge_quantizer")
+    from invdn_mobile.export import tflite
+    from invdn_mobile.export.integer import prepared, tflite_float_ops
+    from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
+
+    denoiser = prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), {"equalize": True, "sub_free": True})
+    fp32 = tflite.to_fp32(denoiser, TILE)
+    a16 = tflite.quantize_full(fp32, calib, activation_bits=16)
+    assert tflite_float_ops(a16) == []
+    interp = interpreter(a16)
+    types = {t["index"]: t["dtype"] for t in interp.get_tensor_details()}
+    for op in interp._get_ops_details():
+        if op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):  # the float image in, the float image out
+            continue
+        data = op["inputs"][2] if op["op_name"] == "TRANSPOSE_CONV" else op["inputs"][0]  # (shape, weights, input)
+        assert types[data] == np.int16 and all(types[t] == np.int16 for t in op["outputs"]), op
+    ref = np.clip(LiteRTRunner(fp32).run(batch), 0, 1)
+    err16 = float(np.abs(LiteRTRunner(a16).run(batch) - ref).mean())
+    err8 = float(np.abs(LiteRTRunner(tflite.quantize_full(fp32, calib)).run(batch) - ref).mean())
+    assert err16 < err8 / 3, (err16, err8)

@@ -7,6 +7,8 @@ both on int8 (EXP through a 256-entry table, LEAKY_RELU with a requantizing mult
 rewires each such ``DEQUANTIZE -> op -> QUANTIZE`` island into the int8 op itself, with the input and output
 quantization the calibration gave; :func:`integer_io` removes the input QUANTIZE and the output DEQUANTIZE so the
 file takes and gives int8 (code = 8-bit pixel value - 128 when the image's range is pinned to [0, 1]).
+The same holds with 16-bit activations (a16w8: LiteRT's kernels take int16 for all of these ops but SUB, whose
+int16 kernel refuses our scales, so a16w8 recipes convert the couplings without subtraction first: ``sub_free``).
 
 ONNX (QDQ): every compute op must read its activations from DequantizeLinear and write them only to QuantizeLinear
 (what integer executors, e.g. NPU execution providers, turn into integer kernels).
@@ -20,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.model.coupling import sub_free
 from invdn_mobile.model.equalize import equalize
 
 OPS_FILE = Path(__file__).resolve().parent / "integer_ops.toml"
@@ -33,11 +36,16 @@ def spec() -> dict:
 
 def prepared(denoiser, options: dict | None):
     """The denoiser a full-integer export converts: with ``options['equalize']``, a copy whose residual blocks are
-    cross-layer equalized (an exact float rescaling, :mod:`invdn_mobile.model.equalize`)."""
-    if not (options or {}).get("equalize"):
+    cross-layer equalized (an exact float rescaling, :mod:`invdn_mobile.model.equalize`); with ``options['sub_free']``
+    its couplings rewritten without subtraction (exact, :func:`invdn_mobile.model.coupling.sub_free`)."""
+    options = options or {}
+    if not (options.get("equalize") or options.get("sub_free")):
         return denoiser
     denoiser = copy.deepcopy(denoiser)
-    equalize(denoiser.model)
+    if options.get("equalize"):
+        equalize(denoiser.model)
+    if options.get("sub_free"):
+        sub_free(denoiser.model)
     return denoiser.eval()
 
 

@@ -85,6 +85,8 @@ def export_artifacts(
         entry["export_seconds"] = round(seconds, 2)
         if options and precision == "int8" and precision in fmt.needs_calibration:  # INT8 that quantizes activations
             entry["keep_float"] = list(options.get("keep_float", ()))
+            if options.get("full_integer"):  # every op integer: how many bits its activations and weights have
+                entry["integer"] = {"activation_bits": int(options.get("activation_bits", 8)), "weight_bits": 8}
             if options.get("sensitivity"):
                 entry["sensitivity"] = options["sensitivity"]
         started = time.perf_counter()

@@ -33,7 +33,7 @@ GPU_OPS_FILE = Path(__file__).resolve().parent / "litert_gpu.toml"
 QUANTIZED_OP = "CONV_2D"  # ai-edge-quantizer 0.10 quantizes CONV_2D but not TRANSPOSE_CONV (the 2 inverse Haar ops)
 # Full integer: every op ai-edge-quantizer 0.10 quantizes statically (its name for TRANSPOSE_CONV is CONV_2D_TRANSPOSE);
 # EXP and LEAKY_RELU, which it leaves in float, are folded into int8 ops afterwards (invdn_mobile.export.integer).
-FULL_INTEGER_OPS = ("CONV_2D", "CONV_2D_TRANSPOSE", "ADD", "SUB", "MUL", "LOGISTIC", "CONCATENATION", "SLICE")
+FULL_INTEGER_OPS = ("CONV_2D", "CONV_2D_TRANSPOSE", "ADD", "SUB", "MUL", "LOGISTIC", "TANH", "CONCATENATION", "SLICE")
 # The image in and out of the full-integer file: [0, 1] exactly (int8 code = 8-bit pixel value - 128; the output is
 # clipped to [0, 1] by its quantization, as every caller clips it anyway).
 IMAGE_RANGE = (0.0, 1.0)
@@ -136,10 +136,10 @@ def quantize(model: bytes, precision: str, calibration=None, keep_float: tuple[s
     return bytes(result.quantized_model)
 
 
-def quantize_full(model: bytes, calibration, integer_io: bool = False) -> bytes:
-    """Every op int8 (float I/O, or int8 I/O with ``integer_io``), calibrated with the extremes over all calibration
-    crops (ai-edge-quantizer's default moving average of per-crop extremes clips what later photos reach), the image
-    input and output pinned to [0, 1]."""
+def quantize_full(model: bytes, calibration, integer_io: bool = False, activation_bits: int = 8) -> bytes:
+    """Every op integer: int8 weights, ``activation_bits`` (8 or 16) activations (float I/O, or integer I/O with
+    ``integer_io``), calibrated with the extremes over all calibration crops (ai-edge-quantizer's default moving
+    average of per-crop extremes clips what later photos reach), the image input and output pinned to [0, 1]."""
     _require()
     from ai_edge_quantizer import calibrator, quantizer
     from ai_edge_quantizer.utils import qsv_utils
@@ -148,7 +148,7 @@ def quantize_full(model: bytes, calibration, integer_io: bool = False) -> bytes:
         raise InvdnError("INT8 export needs calibration data")
     q = quantizer.Quantizer(model)
     for op in FULL_INTEGER_OPS:
-        q.add_static_config(".*", op, activation_num_bits=8, weight_num_bits=8)
+        q.add_static_config(".*", op, activation_num_bits=activation_bits, weight_num_bits=8)
     with quiet():
         calib = calibrator.Calibrator(model, num_threads=1, qsv_update_func=qsv_utils.min_max_update)
         calib.calibrate({"serving_default": nhwc_feeds(calibration)}, q._recipe_manager)
@@ -180,7 +180,9 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
     full = precision == "int8" and options.get("full_integer")
     model = to_fp32(prepared(denoiser, options) if full else denoiser, tile)
     if full:
-        model = quantize_full(model, calibration, bool(options.get("integer_io")))
+        model = quantize_full(
+            model, calibration, bool(options.get("integer_io")), int(options.get("activation_bits", 8))
+        )
         problems = tflite_float_ops(model)
         if problems:
             raise InvdnError(f"{Path(path).name}: not full-integer: {'; '.join(problems[:5])}")

@@ -68,3 +68,46 @@ class Coupling(nn.Module):
         x2 = (-self.G(y1) + y2) * torch.exp(-self.scale(y1))
         x1 = y1 - self.F(x2)
         return torch.cat((x1, x2), dim=1)
+
+
+class SubFreeCoupling(Coupling):
+    """The same coupling, rewritten without subtraction for integer kernels that cannot take it (LiteRT's 16-bit SUB
+    refuses the scales of our graph): ``2·sigmoid(h) − 1 = tanh(h / 2)`` with ``H``'s last convolution halved, and
+    the reverse pass's ``y2 − G(y1)`` and ``y1 − F(x2)`` as additions of copies of ``G`` and ``F`` whose last
+    convolution is negated. Exact in real arithmetic (halving and negating are exact in binary floating point);
+    :func:`sub_free` swaps it in."""
+
+    @classmethod
+    @torch.no_grad()
+    def of(cls, coupling: Coupling) -> SubFreeCoupling:
+        new = cls.__new__(cls)
+        nn.Module.__init__(new)
+        new.split, new.clamp = coupling.split, coupling.clamp
+        new.F, new.G = coupling.F, coupling.G
+        new.H = _scaled_copy(coupling.H, 0.5)
+        new.F_neg, new.G_neg = _scaled_copy(coupling.F, -1.0), _scaled_copy(coupling.G, -1.0)
+        return new
+
+    def scale(self, y1: torch.Tensor) -> torch.Tensor:
+        return self.clamp * torch.tanh(self.H(y1))
+
+    def inverse_parts(self, y1: torch.Tensor, y2: torch.Tensor) -> torch.Tensor:
+        x2 = (self.G_neg(y1) + y2) * torch.exp(torch.tanh(self.H(y1)) * -self.clamp)
+        x1 = y1 + self.F_neg(x2)
+        return torch.cat((x1, x2), dim=1)
+
+
+def _scaled_copy(block: ResidualBlock, factor: float) -> ResidualBlock:
+    copy = ResidualBlock(block.conv1.in_channels, block.conv3.out_channels, block.conv1.out_channels)
+    copy.load_state_dict(block.state_dict())
+    copy.conv3.weight.mul_(factor)
+    copy.conv3.bias.mul_(factor)
+    return copy
+
+
+def sub_free(model: nn.Module) -> None:
+    """Replace every :class:`Coupling` of ``model`` by its :class:`SubFreeCoupling`, in place."""
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if type(child) is Coupling:
+                setattr(module, name, SubFreeCoupling.of(child))
