@@ -101,11 +101,11 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
     inputs, outputs = io_spec(fmt, tile, z_shape, z_input)
     module = fmt.module()
     report = module.inspect(path)
-    for io in (*inputs, *outputs):  # the dtypes the file itself declares, where its backend reads them
-        io["dtype"] = report.get("io_dtypes", {}).get(io["name"], io["dtype"])
-    platform_min = {"min_deployment_target": module.MIN_TARGET} if hasattr(module, "MIN_TARGET") else {}
-    for spec in inputs + outputs:  # integer I/O (full-integer TFLite): dtype, scale and zero point of the file's tensor
+    for spec in (*inputs, *outputs):  # what the file itself declares, where its backend reads it: the dtype (Core ML
+        # FP16 programs), and dtype, scale and zero point of integer I/O (full-integer TFLite)
+        spec["dtype"] = report.get("io_dtypes", {}).get(spec["name"], spec["dtype"])
         spec |= report.get("integer_io", {}).get(spec["name"], {})
+    platform_min = {"min_deployment_target": module.MIN_TARGET} if hasattr(module, "MIN_TARGET") else {}
     return platform_min | {
         "file": path.name,
         "format": fmt.name,

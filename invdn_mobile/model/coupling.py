@@ -12,6 +12,8 @@ Reverse multiplies by ``exp(-s)`` instead of dividing (no DIV/POW in exported gr
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -92,17 +94,18 @@ class SubFreeCoupling(Coupling):
         return self.clamp * torch.tanh(self.H(y1))
 
     def inverse_parts(self, y1: torch.Tensor, y2: torch.Tensor) -> torch.Tensor:
+        # exp(-s) with the sign folded into the constant: no separate negation in the converted graph
         x2 = (self.G_neg(y1) + y2) * torch.exp(torch.tanh(self.H(y1)) * -self.clamp)
         x1 = y1 + self.F_neg(x2)
         return torch.cat((x1, x2), dim=1)
 
 
 def _scaled_copy(block: ResidualBlock, factor: float) -> ResidualBlock:
-    copy = ResidualBlock(block.conv1.in_channels, block.conv3.out_channels, block.conv1.out_channels)
-    copy.load_state_dict(block.state_dict())
-    copy.conv3.weight.mul_(factor)
-    copy.conv3.bias.mul_(factor)
-    return copy
+    """A copy of ``block`` whose output is multiplied by ``factor`` (its last convolution scaled)."""
+    scaled = copy.deepcopy(block)
+    scaled.conv3.weight.mul_(factor)
+    scaled.conv3.bias.mul_(factor)
+    return scaled
 
 
 def sub_free(model: nn.Module) -> None:
