@@ -1,6 +1,7 @@
 """Per-photo INT8 drops on the held-out parity photos (docs/int8.md): for each artifact (or export folder) and each
 noise, the PSNR vs clean lost against PyTorch FP32 per photo (whole photo through the tiler), the mean and the worst
-photo, and the largest output-pixel error vs PyTorch FP32 on [0, 1].
+photo, and the largest output-pixel error vs PyTorch FP32 on [0, 1] (with, at that pixel, how far each of the two is
+from the clean photo: where the FP32 model itself strays, the quantized ranges clip it).
 
     PYTHONPATH=. python scripts/int8_heldout.py export/out/android-npu-int8 --noise camera:iso3200 --noise awgn:15
 """
@@ -66,13 +67,22 @@ def main() -> None:
         runner = load_runner(get_format(entry["format"]).runtime, path, entry)
         for noise in args.noise or ["camera:iso3200"]:
             photos, ref = references(model, wpath, tile, z, args.images, noise)
-            drops, err, raw = [], 0.0, 0.0
-            for (clean, noisy), r in zip(photos, ref):
+            drops, err, raw, outlier = [], 0.0, 0.0, None
+            for k, ((clean, noisy), r) in enumerate(zip(photos, ref)):
                 out = denoise_array(noisy, runner.run, tile, default_overlap(tile))
                 raw = max(raw, float(np.abs(out - r).max()))
-                out = np.clip(out, 0, 1)
-                drops.append(psnr(clean, np.clip(r, 0, 1)) - psnr(clean, out))
-                err = max(err, float(np.abs(out - np.clip(r, 0, 1)).max()))
+                out, r = np.clip(out, 0, 1), np.clip(r, 0, 1)
+                drops.append(psnr(clean, r) - psnr(clean, out))
+                diff = np.abs(out - r)
+                if float(diff.max()) > err:  # the largest error: which of the two is nearer the clean photo there
+                    err = float(diff.max())
+                    at = np.unravel_index(int(diff.argmax()), diff.shape)
+                    outlier = {
+                        "photo": k,
+                        "pixel": [int(v) for v in at],
+                        "fp32_err_vs_clean": round(float(abs(r[at] - clean[at])), 4),
+                        "artifact_err_vs_clean": round(float(abs(out[at] - clean[at])), 4),
+                    }
             row = {
                 "artifact": path.name,
                 "noise": noise,
@@ -80,6 +90,7 @@ def main() -> None:
                 "worst_drop_db": round(float(np.max(drops)), 4),
                 "per_photo_db": [round(d, 4) for d in drops],
                 "max_abs_err": round(err, 4),  # clipped output vs clipped PyTorch FP32
+                "max_abs_err_at": outlier,
                 "max_abs_err_raw": round(raw, 4),  # before clipping
             }
             rows.append(row)

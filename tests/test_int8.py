@@ -47,10 +47,20 @@ def tflite_files(compact, calib):
     }
 
 
-def test_fake_quant_float_mode_is_the_denoiser(compact):
-    from invdn_mobile.export.fakequant import QuantSim
+@pytest.mark.parametrize("split", [False, True])
+def test_fake_quant_float_mode_is_the_denoiser(compact, split):
+    """In float mode the fake-quant model computes the denoiser exactly, also on a split model (it follows the split
+    graph: the conv3 parts and per-group Haar sums, no concatenation); int8 everywhere moves the output by a few 8-bit
+    steps, not by a broken graph."""
+    import copy
 
-    denoiser = Denoiser(compact, tile=(TILE, TILE)).eval()
+    from invdn_mobile.export.fakequant import QuantSim
+    from invdn_mobile.model.split import split_concats
+
+    model = copy.deepcopy(compact)
+    if split:
+        split_concats(model)
+    denoiser = Denoiser(model, tile=(TILE, TILE)).eval()
     sim = QuantSim(denoiser)
     x = torch.rand(2, 3, TILE, TILE, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -61,8 +71,12 @@ def test_fake_quant_float_mode_is_the_denoiser(compact):
         sim.calibrate("minmax")
         sim.mode = "quant"
         err = float((sim(x) - ref).abs().max())
-    # int8 everywhere moves the output, but by a few 8-bit steps, not by a broken graph
     assert 1e-3 < err < 0.5, err
+    cats = [n for n in sim.ranges if n.endswith(".cat")]
+    if split:
+        assert cats == [] and {"s0.b0.F.conv3x", "s0.b0.F.conv3r", "s1.haar1", "s1.r.haar0"} <= set(sim.ranges)
+    else:
+        assert len(cats) > 40
 
 
 def test_tflite_full_integer_check_passes_full_and_fails_partial(tflite_files):
@@ -234,3 +248,137 @@ def test_a16w8_file_is_integer_with_16_bit_activations_and_close_to_fp32(compact
     err16 = float(np.abs(LiteRTRunner(a16).run(batch) - ref).mean())
     err8 = float(np.abs(LiteRTRunner(tflite.quantize_full(fp32, calib)).run(batch) - ref).mean())
     assert err16 < err8 / 3, (err16, err8)
+
+
+def test_split_concats_keep_the_float_output_and_leave_no_concatenation(compact):
+    """Convolutions split by input and output channel group compute the same function (float rounding only), also
+    on sub-free couplings, and the converted graph holds neither CONCATENATION nor SLICE."""
+    import copy
+
+    from invdn_mobile.model.coupling import ResidualBlock, sub_free
+    from invdn_mobile.model.haar import HaarDownsample
+    from invdn_mobile.model.split import split_concats
+
+    x = torch.rand(2, 3, TILE, TILE, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ref = Denoiser(compact, tile=(TILE, TILE))(x)
+        for free in (False, True):
+            model = copy.deepcopy(compact)
+            if free:
+                sub_free(model)
+            split_concats(model)
+            left = [m for m in model.modules() if type(m) in (ResidualBlock, HaarDownsample)]
+            assert left == []
+            out = Denoiser(model, tile=(TILE, TILE))(x)
+            assert 0.0 < float((out - ref).abs().max()) <= 1e-5  # other ops, same function
+            assert float((model(x) - compact(x)).abs().max()) <= 1e-5  # the full forward pass too
+    pytest.importorskip("ai_edge_quantizer")
+    from invdn_mobile.export import tflite
+    from invdn_mobile.runtimes.litert import interpreter
+
+    ops = [
+        o["op_name"]
+        for o in interpreter(tflite.to_fp32(Denoiser(model, tile=(TILE, TILE)).eval(), TILE))._get_ops_details()
+    ]
+    assert "CONCATENATION" not in ops and "SLICE" not in ops and ops.count("TRANSPOSE_CONV") > 2
+
+
+def test_onnx_a16w8_is_all_qdq_with_16_bit_activations_and_close_to_fp32(compact, calib, batch):
+    """The onnx-npu-a16w8 scheme: every compute node between Q/DQ (our checker), every activation Q/DQ 16-bit and
+    every weight 8-bit (read from the file's zero points), and its output nearer FP32 than the 8-bit QDQ one's."""
+    pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    from invdn_mobile.export import onnx as onnx_backend
+    from invdn_mobile.export.integer import onnx_float_ops, prepared
+    from invdn_mobile.runtimes.onnxrt import OrtRunner
+
+    denoiser = prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), {"equalize": True, "split_concats": True})
+    fp32 = onnx_backend.to_onnx_fp32(denoiser, TILE)
+    a16 = onnx_backend.to_int8_full(fp32, calib, activation_bits=16)
+    assert onnx_float_ops(a16) == []
+    inits = {i.name: numpy_helper.to_array(i) for i in a16.graph.initializer}
+    producer = {o: n for n in a16.graph.node for o in n.output}
+    activations, weights = set(), set()
+    for node in a16.graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] not in inits:
+            activations.add(inits[node.input[2]].dtype)
+        if node.op_type in ("Conv", "ConvTranspose"):
+            weights.add(inits[producer[node.input[1]].input[0]].dtype)
+    assert activations == {np.dtype(np.uint16)} and weights == {np.dtype(np.int8)}, (activations, weights)
+    ref = np.clip(OrtRunner(fp32.SerializeToString()).run(batch), 0, 1)
+    err16 = float(np.abs(OrtRunner(a16.SerializeToString()).run(batch) - ref).mean())
+    err8 = float(np.abs(OrtRunner(onnx_backend.to_int8_full(fp32, calib).SerializeToString()).run(batch) - ref).mean())
+    assert err16 < err8 / 3, (err16, err8)
+
+
+def test_mixed_file_has_int8_convolutions_and_16_bit_state_and_sits_between(compact, calib, batch):
+    """The android-npu-int8-s16 scheme: no float op (the file's tensor types), the convolutions of the blocks'
+    hidden path int8 (most of the MACs), the rest of the compute int16 with requantizing QUANTIZEs where they meet;
+    its error against FP32 lies below the every-op-int8 file's and above the a16w8 file's."""
+    pytest.importorskip("ai_edge_quantizer")
+    from invdn_mobile.export import tflite
+    from invdn_mobile.export.integer import prepared, tflite_float_ops
+    from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
+
+    options = {"equalize": True, "sub_free": True, "split_concats": True}
+    fp32 = tflite.to_fp32(prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), options), TILE)
+    mixed = tflite.quantize_full(fp32, calib, state_bits=16)
+    assert tflite_float_ops(mixed) == []
+    interp = interpreter(mixed)
+    types = {t["index"]: t["dtype"] for t in interp.get_tensor_details()}
+    ops = interp._get_ops_details()
+    by_type: dict[tuple[str, type], int] = {}
+    for op in ops:
+        key = (op["op_name"], types[op["outputs"][0]])
+        by_type[key] = by_type.get(key, 0) + 1
+    convs8, convs16 = by_type.get(("CONV_2D", np.int8), 0), by_type.get(("CONV_2D", np.int16), 0)
+    assert by_type.get(("LEAKY_RELU", np.int8)) == sum(v for (n, _), v in by_type.items() if n == "LEAKY_RELU")
+    assert convs8 > 2 * convs16 > 0  # conv1, conv2 and conv3r of every block at 8 bits; conv3x and Haar at 16
+    for name in ("ADD", "MUL", "EXP", "TANH", "TRANSPOSE_CONV"):
+        assert by_type.get((name, np.int16), 0) > 0 and by_type.get((name, np.int8), 0) == 0, name
+    assert by_type.get(("QUANTIZE", np.int8), 0) > 1 and by_type.get(("QUANTIZE", np.int16), 0) > 0  # requantizing
+    ref = np.clip(LiteRTRunner(fp32).run(batch), 0, 1)
+    errors = {}
+    for label, data in (("mixed", mixed), ("int8", tflite.quantize_full(fp32, calib))):
+        errors[label] = float(np.abs(LiteRTRunner(data).run(batch) - ref).mean())
+    errors["a16"] = float(
+        np.abs(LiteRTRunner(tflite.quantize_full(fp32, calib, activation_bits=16)).run(batch) - ref).mean()
+    )
+    assert errors["a16"] < errors["mixed"] < errors["int8"] / 1.5, errors
+
+
+def test_onnx_mixed_is_all_qdq_with_int8_hidden_path_and_16_bit_state(compact, calib, batch):
+    """The onnx-npu-int8-s16 scheme: every compute node between Q/DQ, the LeakyRelus, conv2 and conv3r of every block
+    quantized to int8 and the coupling state to uint16 (read from the file's zero points; conv1, which reads the
+    state, is 16-bit in ONNX Runtime's mixed-precision rules), nearer FP32 than every-op int8."""
+    pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    from invdn_mobile.export import onnx as onnx_backend
+    from invdn_mobile.export.integer import onnx_float_ops, onnx_hidden_tensors, prepared
+    from invdn_mobile.runtimes.onnxrt import OrtRunner
+
+    denoiser = prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), {"equalize": True, "split_concats": True})
+    fp32 = onnx_backend.to_onnx_fp32(denoiser, TILE)
+    hidden = onnx_hidden_tensors(fp32)
+    assert len(hidden) > 100  # conv1, LeakyRelu, conv2, LeakyRelu, conv3r of every block
+    mixed = onnx_backend.to_int8_full(fp32, calib, state_bits=16)
+    assert onnx_float_ops(mixed) == []
+    inits = {i.name: numpy_helper.to_array(i) for i in mixed.graph.initializer}
+    leaky_out = {n.output[0] for n in fp32.graph.node if n.op_type == "LeakyRelu"}
+    after_leaky = {n.output[0] for n in fp32.graph.node if n.op_type == "Conv" and n.input[0] in leaky_out}
+    kinds = {"8-bit path": set(), "state": set()}
+    for node in mixed.graph.node:
+        if node.op_type == "QuantizeLinear" and node.input[0] not in inits:
+            t = node.input[0]
+            if t in leaky_out or t in after_leaky:  # LeakyRelu, conv2 and conv3r outputs
+                kinds["8-bit path"].add(inits[node.input[2]].dtype)
+            elif t not in hidden:
+                kinds["state"].add(inits[node.input[2]].dtype)
+    assert len(after_leaky) > 50 and kinds["8-bit path"] == {np.dtype(np.int8)}, kinds
+    assert np.dtype(np.uint16) in kinds["state"], kinds
+    ref = np.clip(OrtRunner(fp32.SerializeToString()).run(batch), 0, 1)
+    err_mixed = float(np.abs(OrtRunner(mixed.SerializeToString()).run(batch) - ref).mean())
+    err8 = float(np.abs(OrtRunner(onnx_backend.to_int8_full(fp32, calib).SerializeToString()).run(batch) - ref).mean())
+    assert err_mixed < err8 / 1.5, (err_mixed, err8)

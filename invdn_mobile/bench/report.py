@@ -11,6 +11,7 @@ from pathlib import Path
 from invdn_mobile.atomic import atomic_write_bytes
 from invdn_mobile.bench import schema
 from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.export.targets import load_targets
 
 REPORT_SIZE = "256x256"
 # Which results answer which deployment question: (label, machine kinds, backends, formats)
@@ -18,6 +19,13 @@ REPORT_SIZE = "256x256"
 TARGET_QUESTIONS = (
     ("Android GPU", ("phone", "tablet"), ("litert-gpu",), ("tflite",), "compact"),
     ("Android CPU", ("phone", "tablet", "server", "desktop"), ("litert-xnnpack", "litert-cpu"), ("tflite",), "compact"),
+    (
+        "Phone NPU",
+        ("phone", "tablet"),
+        ("litert-npu", "litert-nnapi", "onnxruntime-qnn"),
+        ("tflite", "onnx"),
+        "compact",
+    ),
     ("iOS", ("phone", "tablet"), ("coreml-ane", "coreml-gpu", "coreml-cpu", "coreml-all"), ("coreml",), "compact"),
     ("Web", ("browser",), ("ort-web-wasm", "ort-web-webgpu"), ("onnx",), "compact"),
     (
@@ -54,15 +62,16 @@ def markdown_rows(rows: list[dict]) -> str:
     """The rows of one run as a Markdown table (``status``: whether the timing ran; ``parity``: the artifact's
     export parity status)."""
     lines = [
-        "| backend | precision | variant | size | tiles | median ms | p90 ms | × torch eager | GMAC/s | % of peak "
-        "| MB | drop dB | status | parity |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| backend | target | precision | variant | size | tiles | median ms | p90 ms | × torch eager | GMAC/s "
+        "| % of peak | MB | drop dB | status | parity |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('error', '')}"
         peak = r.get("peak_fraction")
         lines.append(
-            f"| {r['backend']} | {r['precision']} | {r.get('variant') or '—'} | {r['size']} | {r.get('tiles', 1)} "
+            f"| {r['backend']} | {r.get('target') or '—'} | {r['precision']} | {r.get('variant') or '—'} | {r['size']} "
+            f"| {r.get('tiles', 1)} "
             f"| {_fmt(r['median_ms'], '.1f')} | {_fmt(r['p90_ms'], '.1f')} "
             f"| {_fmt(r['speedup_vs_torch_eager'], '.2f')} | {_fmt(r.get('gmacs_per_s'), '.1f')} "
             f"| {_fmt(None if peak is None else 100 * peak, '.0f')} "
@@ -116,6 +125,7 @@ def recommendations(docs: list[dict]) -> list[str]:
                     else "no results from such a machine yet (phones and browsers: the demo apps' benchmark mode, "
                     "then `invdn bench ingest FILE`)."
                 )
+                + (_npu_files() if label == "Phone NPU" else "")
             )
             continue
         doc, r = best
@@ -128,6 +138,18 @@ def recommendations(docs: list[dict]) -> list[str]:
             f"{_fmt(None if r['bytes'] is None else r['bytes'] / 1e6, '.2f')} MB{quality}."
         )
     return lines
+
+
+def _npu_files() -> str:
+    """The recipes to give an NPU: full integer and made by ``invdn export all`` (which a full-integer recipe is only
+    once it meets its quality goal; docs/int8.md)."""
+    names = [t.name for t in load_targets().values() if t.full_integer and t.in_all]
+    if not names:
+        return ""
+    return (
+        " The files to run there: " + ", ".join(f"`{n}`" for n in names) + " (every op integer, within the INT8 goal "
+        "on held-out photos: docs/int8.md)."
+    )
 
 
 # --- plots -----------------------------------------------------------------------------------------------------------

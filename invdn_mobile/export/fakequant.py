@@ -3,7 +3,9 @@ tensor the int8 graph holds (per-tensor asymmetric int8 activations) and per-out
 
 The quantization points follow the op order of the converted graphs (litert-torch and the ONNX exporter write the
 same sequence): ``conv -> leaky -> conv -> leaky -> concat -> conv`` in every residual block, and in the coupling
-``sigmoid -> x2 -> -1 (-> x-1 in reverse) -> exp -> mul``, ``add`` / ``sub`` for the additive terms. With every
+``sigmoid -> x2 -> -1 (-> x-1 in reverse) -> exp -> mul``, ``add`` / ``sub`` for the additive terms; on a model
+rewritten by :func:`~invdn_mobile.model.split.split_concats` it follows the split graph (``conv3x + conv3r`` instead
+of the concatenation, the Haar layers per channel group) as the converters see it. With every
 point off (``QuantSim.mode = "float"``) it computes exactly what :class:`~invdn_mobile.model.Denoiser` computes; the
 test suite holds it to that.
 
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.coupling import Coupling, ResidualBlock
+from invdn_mobile.model.split import SplitHaar, SplitResidualBlock
 
 QMIN, QMAX = -128, 127
 SAMPLES_PER_POINT = 1 << 18  # values kept per point (random subsample) for percentile / MSE ranges
@@ -148,9 +151,37 @@ class QuantSim:
         r = self.a(
             f"{name}.act2", F.leaky_relu(self.conv(f"{name}.conv2", r, m.conv2.weight, m.conv2.bias, padding=1), 0.2)
         )
+        if isinstance(m, SplitResidualBlock):  # conv3x(x) + conv3r(r): two conv outputs and their sum
+            sign = -1.0 if negate else 1.0
+            a = self.conv(f"{name}.conv3x", x, sign * m.conv3x.weight, sign * m.conv3x.bias, padding=1)
+            b = self.conv(f"{name}.conv3r", r, sign * m.conv3r.weight, None, padding=1)
+            return self.a(f"{name}.conv3", a + b)
         c = self.a(f"{name}.cat", torch.cat((x, r), dim=1))
         w, b = (-m.conv3.weight, -m.conv3.bias) if negate else (m.conv3.weight, m.conv3.bias)  # -G folded (TFLite)
         return self.conv(f"{name}.conv3", c, w, b, padding=1)
+
+    def haar(self, name: str, haar, parts: list[torch.Tensor], inverse: bool) -> list[torch.Tensor]:
+        """A Haar layer on its channel groups ``parts``: the output groups (one tensor for an unsplit layer)."""
+        if not isinstance(haar, SplitHaar):
+            x = parts[0] if len(parts) == 1 else self.a(f"{name}.cat", torch.cat(parts, dim=1))
+            if inverse:
+                return [self.conv(name, x, haar.inverse_weight, transpose=True, stride=2)]
+            return [self.conv(name, x, haar.weight, stride=2)]
+        table = haar.inv if inverse else haar.fwd
+        if len(parts) == 1 and len(haar.outs if inverse else haar.ins) > 1:
+            parts = [parts[0][:, g] for g in (haar.outs if inverse else haar.ins)]
+        outs = []
+        for r, row in enumerate(table):
+            terms = [
+                self.conv(f"{name}{r}{s}", parts[s], getattr(haar, w), transpose=inverse, stride=2) for s, w in row
+            ]
+            total = terms[0]
+            for t in terms[1:]:
+                total = total + t
+            if len(terms) > 1:  # the sum is a tensor of its own (an ADD); the image out keeps its pinned name
+                total = self.a(name if len(table) == 1 else f"{name}{r}", total)
+            outs.append(total)
+        return outs
 
     def multiplier(self, name: str, block: Coupling, y1: torch.Tensor, sign: float) -> torch.Tensor:
         """``exp(sign * s)`` with its int8 points: sigmoid, x2, -1, (x-1), exp."""
@@ -182,26 +213,23 @@ class QuantSim:
             z = self.d.z_for(x.shape[-2], x.shape[-1]).to(x.dtype)
         if z.shape[0] != x.shape[0]:
             z = z.expand(x.shape[0], -1, -1, -1)
-        x = self.a("input", x)
+        parts = [self.a("input", x)]
         n = len(model.scales)
         for i, scale in enumerate(model.scales):
-            h = self.conv(f"s{i}.haar", x, scale.haar.weight, stride=2)
-            x1, x2 = h[:, : scale.blocks[0].split], h[:, scale.blocks[0].split :]
+            k = scale.blocks[0].split
+            out = self.haar(f"s{i}.haar", scale.haar, parts, inverse=False)
+            x1, x2 = (out[0][:, :k], out[0][:, k:]) if len(out) == 1 else out
             for j, block in enumerate(scale.blocks):
                 last = i == n - 1 and j == len(scale.blocks) - 1
                 x1, x2 = self.coupling(f"s{i}.b{j}", block, x1, x2, first_only=last)
-            if i < n - 1:
-                x = self.a(f"s{i}.cat", torch.cat((x1, x2), dim=1))
-        lr = x1[:, :split]
-        y1, y2 = lr, self.a("z", z)
+            parts = [x1, x2]
+        y1, y2 = x1[:, :split], self.a("z", z)
         for i in reversed(range(n)):
             scale = model.scales[i]
             for j in reversed(range(len(scale.blocks))):
                 y1, y2 = self.coupling_inverse(f"s{i}.b{j}", scale.blocks[j], y1, y2)
-            y = self.a(f"s{i}.r.cat", torch.cat((y1, y2), dim=1))
-            name = f"s{i}.r.haar" if i else "output"
-            out = self.conv(name, y, scale.haar.inverse_weight, transpose=True, stride=2)
+            out = self.haar(f"s{i}.r.haar" if i else "output", scale.haar, [y1, y2], inverse=True)
             if i > 0:
                 s = model.scales[i - 1].blocks[0].split
-                y1, y2 = out[:, :s], out[:, s:]
-        return out
+                y1, y2 = (out[0][:, :s], out[0][:, s:]) if len(out) == 1 else out
+        return out[0]

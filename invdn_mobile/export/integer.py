@@ -24,6 +24,7 @@ from pathlib import Path
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.model.coupling import sub_free
 from invdn_mobile.model.equalize import equalize
+from invdn_mobile.model.split import split_concats
 
 OPS_FILE = Path(__file__).resolve().parent / "integer_ops.toml"
 # Builtin op versions that take int8 tensors (LiteRT's op resolver refuses older versions for int8 inputs).
@@ -37,15 +38,19 @@ def spec() -> dict:
 def prepared(denoiser, options: dict | None):
     """The denoiser a full-integer export converts: with ``options['equalize']``, a copy whose residual blocks are
     cross-layer equalized (an exact float rescaling, :mod:`invdn_mobile.model.equalize`); with ``options['sub_free']``
-    its couplings rewritten without subtraction (exact, :func:`invdn_mobile.model.coupling.sub_free`)."""
+    its couplings rewritten without subtraction (exact, :func:`invdn_mobile.model.coupling.sub_free`); with
+    ``options['split_concats']`` its concatenations and Haar layers split by channel group (exact,
+    :func:`invdn_mobile.model.split.split_concats`)."""
     options = options or {}
-    if not (options.get("equalize") or options.get("sub_free")):
+    if not any(options.get(k) for k in ("equalize", "sub_free", "split_concats")):
         return denoiser
     denoiser = copy.deepcopy(denoiser)
     if options.get("equalize"):
         equalize(denoiser.model)
     if options.get("sub_free"):
         sub_free(denoiser.model)
+    if options.get("split_concats"):
+        split_concats(denoiser.model)
     return denoiser.eval()
 
 
@@ -103,6 +108,39 @@ def fold_float_islands(data: bytes, ops: tuple[str, ...] | None = None) -> bytes
     for index in folded:
         code = model.operatorCodes[index]
         code.version = max(code.version, INT8_VERSIONS.get(names[index], code.version))
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
+HIDDEN_MARK = "~hidden"  # appended to the names of the residual blocks' hidden-path tensors by mark_hidden
+
+
+def mark_hidden(data: bytes) -> bytes:
+    """The FP32 flatbuffer with the output tensor of every op on a residual block's hidden path renamed with
+    ``HIDDEN_MARK`` (a quantization recipe matches it): each LEAKY_RELU and each CONV_2D that feeds one or reads one
+    (``conv1``, ``conv2`` and ``conv3r`` of the split blocks). These carry nearly all the MACs; what stays unmarked
+    is the coupling state (the Haar layers, ``conv3x``, ADD, MUL, EXP, TANH), which mixed-precision recipes keep at
+    16 bits."""
+    fb = _flatbuffers()
+    model = fb.read_model_from_bytearray(bytearray(data))
+    names = _op_names(fb, model)
+    sg = model.subgraphs[0]
+    kind = [names[op.opcodeIndex] for op in sg.operators]
+    producer = {out: k for k, op in enumerate(sg.operators) for out in op.outputs}
+    consumers: dict[int, list[int]] = defaultdict(list)
+    for k, op in enumerate(sg.operators):
+        for t in op.inputs:
+            consumers[t].append(k)
+    for k, op in enumerate(sg.operators):
+        if kind[k] == "CONV_2D":
+            feeds = any(kind[c] == "LEAKY_RELU" for c in consumers[op.outputs[0]])
+            reads = op.inputs[0] in producer and kind[producer[op.inputs[0]]] == "LEAKY_RELU"
+            if not (feeds or reads):
+                continue
+        elif kind[k] != "LEAKY_RELU":
+            continue
+        tensor = sg.tensors[op.outputs[0]]
+        name = tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
+        tensor.name = name + HIDDEN_MARK
     return bytes(fb.convert_object_to_bytearray(model))
 
 
@@ -193,6 +231,28 @@ def onnx_float_ops(model) -> list[str]:
             )
             problems.append(f"{n.name or n.op_type} {n.op_type} ({what})")
     return problems
+
+
+def onnx_hidden_tensors(model) -> set[str]:
+    """The ONNX twin of :func:`mark_hidden`: names of the tensors on the residual blocks' hidden path (each LeakyRelu
+    output, and the output of each Conv that feeds a LeakyRelu or reads one)."""
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = defaultdict(list)
+    for n in graph.node:
+        for i in n.input:
+            consumers[i].append(n)
+    hidden = set()
+    for n in graph.node:
+        out = n.output[0]
+        if n.op_type == "LeakyRelu":
+            hidden.add(out)
+        elif n.op_type == "Conv":
+            feeds = any(c.op_type == "LeakyRelu" for c in consumers[out])
+            src = producer.get(n.input[0])
+            if feeds or (src is not None and src.op_type == "LeakyRelu"):
+                hidden.add(out)
+    return hidden
 
 
 def _data_inputs(op_type: str, count: int) -> int:

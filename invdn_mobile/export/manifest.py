@@ -127,7 +127,8 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
         },
         "variant": variant,
         "params": model.num_params(),
-        "macs": {"graph": report["macs"], "torch_denoiser": torch_macs},
+        "macs": {"graph": report["macs"], "torch_denoiser": torch_macs}
+        | ({"by_input_type": report["macs_by_input_type"]} if "macs_by_input_type" in report else {}),
         "ops": report["ops"],
         "max_rank": report["max_rank"],
         "bytes": size_bytes(path),

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from invdn_mobile.errors import InvdnError, missing_extra
-from invdn_mobile.export.integer import onnx_float_ops, prepared
+from invdn_mobile.export.integer import onnx_float_ops, onnx_hidden_tensors, prepared
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes.onnxrt import OrtRunner
@@ -94,7 +94,13 @@ def nodes_matching(model, patterns) -> list[str]:
 
 
 def to_int8(
-    model, calibration: list[dict[str, np.ndarray]], op_types=INT8_OP_TYPES, exclude=(), extra=None, reduce_range=False
+    model,
+    calibration: list[dict[str, np.ndarray]],
+    op_types=INT8_OP_TYPES,
+    exclude=(),
+    extra=None,
+    reduce_range=False,
+    activation_bits: int = 8,
 ):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -117,7 +123,7 @@ def to_int8(
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             reduce_range=reduce_range,
-            activation_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt16 if activation_bits == 16 else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=list(op_types),
             nodes_to_exclude=list(exclude),
@@ -126,16 +132,59 @@ def to_int8(
         return onnx.load(str(dst))
 
 
-def to_int8_full(model, calibration: list[dict[str, np.ndarray]], reduce_range: bool = False):
-    """Every op of the graph in QDQ (Conv, ConvTranspose, LeakyRelu, Sigmoid, Exp, Mul, Add, Sub, Neg, Concat,
-    Slice), the image input and output pinned to [0, 1] (an 8-bit pixel is exact; the output is clipped as every
-    caller clips it). ``reduce_range``: 7-bit weights; ONNX Runtime's x86 int8 convolution without VNNI sums pairs
-    of u8 x s8 products in int16 (VPMADDUBSW), which saturates with full-range weights (docs/int8.md)."""
+def to_int8_full(
+    model,
+    calibration: list[dict[str, np.ndarray]],
+    reduce_range: bool = False,
+    activation_bits: int = 8,
+    state_bits: int | None = None,
+):
+    """Every op of the graph in QDQ (Conv, ConvTranspose, LeakyRelu, Sigmoid, Tanh, Exp, Mul, Add, Sub, Neg,
+    Concat, Slice), the image input and output pinned to [0, 1] (an 8-bit pixel is exact; the output is clipped as
+    every caller clips it). ``reduce_range``: 7-bit weights; ONNX Runtime's x86 int8 convolution without VNNI sums
+    pairs of u8 x s8 products in int16 (VPMADDUBSW), which saturates with full-range weights (docs/int8.md).
+    ``activation_bits = 16``: uint16 activations with int8 weights (a16w8, what Qualcomm's HTP runs through ONNX
+    Runtime's QNN execution provider), written as com.microsoft Q/DQ nodes (opset 18 has no 16-bit QuantizeLinear);
+    ONNX Runtime's CPU provider computes them as dequantize -> float op -> quantize, which is exactly what the
+    integer kernels compute up to their rounding. ``state_bits = 16`` (mixed precision): the residual blocks' hidden
+    path (:func:`~invdn_mobile.export.integer.onnx_hidden_tensors`) at ``activation_bits``, every other tensor at 16
+    bits, with the type conversions ONNX Runtime's mixed-precision helper inserts where they meet (its rules keep
+    ``conv1``, which reads the state, at 16 bits: an op's input and output share a type)."""
     ops = sorted({n.op_type for n in model.graph.node})
-    pinned = [{"rmin": np.float32(0.0), "rmax": np.float32(1.0)}]
-    overrides = {INPUT: pinned, OUTPUT: pinned}
-    extra = {"TensorQuantOverrides": overrides}
-    return to_int8(model, calibration, op_types=ops, extra=extra, reduce_range=reduce_range)
+    pinned = {"rmin": np.float32(0.0), "rmax": np.float32(1.0)}
+    extra: dict = {}
+    overrides: dict = {}
+    if state_bits and state_bits != activation_bits:
+        overrides = _mixed_overrides(model, activation_bits, state_bits)
+    for name in (INPUT, OUTPUT):
+        overrides.setdefault(name, [{}])[0].update(pinned)
+    extra["TensorQuantOverrides"] = overrides
+    if 16 in (activation_bits, state_bits):
+        extra["UseQDQContribOps"] = True
+    return to_int8(
+        model, calibration, op_types=ops, extra=extra, reduce_range=reduce_range, activation_bits=activation_bits
+    )
+
+
+def _mixed_overrides(model, activation_bits: int, state_bits: int) -> dict:
+    """Tensor overrides that put every tensor off the hidden path at ``state_bits``, fixed up (conversions where
+    the two precisions meet) by ONNX Runtime's mixed-precision helper."""
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization.execution_providers.qnn.mixed_precision_overrides_utils import (
+        MixedPrecisionTensorQuantOverridesFixer,
+    )
+    from onnxruntime.quantization.tensor_quant_overrides import TensorQuantOverridesHelper
+
+    types = {8: QuantType.QInt8, 16: QuantType.QUInt16}
+    hidden = onnx_hidden_tensors(model)
+    inits = {i.name for i in model.graph.initializer}
+    state = [
+        o for n in model.graph.node for o in n.output if o not in hidden and o not in inits and n.op_type != "Constant"
+    ]
+    helper = TensorQuantOverridesHelper({t: [{"quant_type": types[state_bits]}] for t in state if t != OUTPUT})
+    fixer = MixedPrecisionTensorQuantOverridesFixer.create_from_model(helper, model, types[activation_bits])
+    fixer.apply(types[activation_bits], False)
+    return helper.get_dict()
 
 
 def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:
@@ -152,7 +201,8 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
             raise InvdnError("INT8 export needs calibration data")
         reduce_range = bool(options.get("reduce_range"))
         if full:
-            model = to_int8_full(model, calibration, reduce_range)
+            bits = int(options.get("activation_bits", 8))
+            model = to_int8_full(model, calibration, reduce_range, bits, options.get("state_bits"))
             problems = onnx_float_ops(model)
             if problems:
                 raise InvdnError(f"{Path(path).name}: not full-integer: {'; '.join(problems[:5])}")
@@ -166,20 +216,35 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
     onnx.save(model, str(path))
 
 
-def graph_macs(path: Path) -> int:
-    """MACs of the Conv/ConvTranspose nodes of an ONNX file, from its weights and inferred shapes."""
-    onnx = _require()
-    from onnx import numpy_helper, shape_inference
+def _with_shapes(model):
+    """``model`` with inferred shapes; graphs holding com.microsoft ops (16-bit Q/DQ) go through ONNX Runtime's
+    symbolic shape inference, which knows them (ONNX's own leaves their outputs shapeless)."""
+    from onnx import shape_inference
 
-    model = shape_inference.infer_shapes(onnx.load(str(path)))
+    if any(n.domain == "com.microsoft" for n in model.graph.node):
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+        return SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    return shape_inference.infer_shapes(model)
+
+
+def graph_macs(path: Path, by_input_type: bool = False):
+    """MACs of the Conv/ConvTranspose nodes of an ONNX file, from its weights and inferred shapes; with
+    ``by_input_type``, a dict keyed by the type the activations each reads are quantized to (the zero point's type
+    of the DequantizeLinear before it; ``float32`` when none)."""
+    onnx = _require()
+    from onnx import numpy_helper
+
+    model = _with_shapes(onnx.load(str(path)))
     shapes = {}
     for value in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
         dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
         shapes[value.name] = dims
     weights = {init.name: numpy_helper.to_array(init).shape for init in model.graph.initializer}
+    zero_types = {init.name: numpy_helper.to_array(init).dtype.name for init in model.graph.initializer}
     # QDQ graphs feed weights through DequantizeLinear: follow it back to the initializer.
     producer = {out: node for node in model.graph.node for out in node.output}
-    total = 0
+    total, by_type = 0, {}
     for node in model.graph.node:
         if node.op_type not in ("Conv", "ConvTranspose"):
             continue
@@ -188,26 +253,34 @@ def graph_macs(path: Path) -> int:
             w_name = producer[w_name].input[0]
         w = weights[w_name]
         if node.op_type == "Conv":  # (out, in/groups, kh, kw), per output element
-            out_elems = int(np.prod(shapes[node.output[0]]))
-            total += out_elems * int(np.prod(w[1:]))
+            n = int(np.prod(shapes[node.output[0]])) * int(np.prod(w[1:]))
         else:  # (in, out/groups, kh, kw), per input element
-            in_elems = int(np.prod(shapes[node.input[0]]))
-            total += in_elems * int(np.prod(w[1:]))
-    return total
+            n = int(np.prod(shapes[node.input[0]])) * int(np.prod(w[1:]))
+        total += n
+        dq = producer.get(node.input[0])
+        kind = (
+            zero_types.get(dq.input[2], "float32") if dq is not None and dq.op_type == "DequantizeLinear" else "float32"
+        )
+        by_type[kind] = by_type.get(kind, 0) + n
+    return dict(sorted(by_type.items())) if by_input_type else total
 
 
 def inspect(path: Path) -> dict:
     """Ops (type -> count), the highest tensor rank and the Conv/ConvTranspose MACs of an ONNX file."""
     onnx = _require()
-    from onnx import shape_inference
-
-    model = shape_inference.infer_shapes(onnx.load(str(path)))
+    model = _with_shapes(onnx.load(str(path)))
     counts: dict[str, int] = {}
     for node in model.graph.node:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     values = list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)
     ranks = [len(v.type.tensor_type.shape.dim) for v in values] + [len(i.dims) for i in model.graph.initializer]
-    return {"ops": dict(sorted(counts.items())), "max_rank": max(ranks, default=0), "macs": graph_macs(path)}
+    by_type = graph_macs(path, by_input_type=True)
+    return {
+        "ops": dict(sorted(counts.items())),
+        "max_rank": max(ranks, default=0),
+        "macs": sum(by_type.values()),
+        "macs_by_input_type": by_type,
+    }
 
 
 # --- hooks of the INT8 sensitivity search (invdn_mobile.export.sensitivity) ---

@@ -87,6 +87,11 @@ def export_artifacts(
             entry["keep_float"] = list(options.get("keep_float", ()))
             if options.get("full_integer"):  # every op integer: how many bits its activations and weights have
                 entry["integer"] = {"activation_bits": int(options.get("activation_bits", 8)), "weight_bits": 8}
+                if options.get("state_bits"):  # mixed: the coupling state's activations at these bits
+                    entry["integer"]["state_bits"] = int(options["state_bits"])
+                # the exact float rewrites converted before quantizing (docs/int8.md)
+                rewrites = [k for k in ("equalize", "sub_free", "split_concats") if options.get(k)]
+                entry["integer"]["rewrites"] = rewrites
             if options.get("sensitivity"):
                 entry["sensitivity"] = options["sensitivity"]
         started = time.perf_counter()

@@ -29,8 +29,10 @@ class Target:
     full_integer: bool = False  # INT8: every op int8 (checked on the written file; see docs/int8.md)
     integer_io: bool = False  # full-integer TFLite: int8 input and output instead of float
     equalize: bool = False  # full integer: cross-layer equalization of the weights first (exact float rescaling)
-    activation_bits: int = 8  # full-integer TFLite: 16 = int16 activations with int8 weights (a16w8)
+    activation_bits: int = 8  # full integer: 16 = 16-bit activations with int8 weights (a16w8)
+    state_bits: int | None = None  # full integer, mixed: the coupling state at these bits, the blocks' convs at 8
     sub_free: bool = False  # full integer: the couplings rewritten without SUB (exact; model.coupling.sub_free)
+    split_concats: bool = False  # full integer: no concatenation, Haar split per channel group (exact; model.split)
     reduce_range: bool = False  # ONNX INT8: 7-bit weights (x86 without VNNI saturates int16 pair sums otherwise)
     in_all: bool = True  # made by `invdn export all` (false: only by name, e.g. a recipe that misses its gate today)
 
@@ -44,6 +46,7 @@ class Target:
         if self.full_integer:
             options |= {"full_integer": True, "integer_io": self.integer_io, "equalize": self.equalize}
             options |= {"activation_bits": self.activation_bits, "sub_free": self.sub_free}
+            options |= {"split_concats": self.split_concats, "state_bits": self.state_bits}
         if self.reduce_range:
             options["reduce_range"] = True
         return options

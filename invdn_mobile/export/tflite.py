@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from invdn_mobile.errors import InvdnError, missing_extra
-from invdn_mobile.export.integer import fold_float_islands, prepared, tflite_float_ops
+from invdn_mobile.export.integer import HIDDEN_MARK, fold_float_islands, mark_hidden, prepared, tflite_float_ops
 from invdn_mobile.export.integer import integer_io as to_integer_io
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
@@ -136,19 +137,28 @@ def quantize(model: bytes, precision: str, calibration=None, keep_float: tuple[s
     return bytes(result.quantized_model)
 
 
-def quantize_full(model: bytes, calibration, integer_io: bool = False, activation_bits: int = 8) -> bytes:
+def quantize_full(
+    model: bytes, calibration, integer_io: bool = False, activation_bits: int = 8, state_bits: int | None = None
+) -> bytes:
     """Every op integer: int8 weights, ``activation_bits`` (8 or 16) activations (float I/O, or integer I/O with
     ``integer_io``), calibrated with the extremes over all calibration crops (ai-edge-quantizer's default moving
-    average of per-crop extremes clips what later photos reach), the image input and output pinned to [0, 1]."""
+    average of per-crop extremes clips what later photos reach), the image input and output pinned to [0, 1].
+    ``state_bits`` (mixed precision): the coupling state and its elementwise ops at that many bits, the residual
+    blocks' hidden path (:func:`~invdn_mobile.export.integer.mark_hidden`: nearly all the MACs) at
+    ``activation_bits``; the quantizer puts a requantizing QUANTIZE where the two meet."""
     _require()
     from ai_edge_quantizer import calibrator, quantizer
     from ai_edge_quantizer.utils import qsv_utils
 
     if not calibration:
         raise InvdnError("INT8 export needs calibration data")
+    if state_bits and state_bits != activation_bits:
+        model = mark_hidden(model)
     q = quantizer.Quantizer(model)
     for op in FULL_INTEGER_OPS:
-        q.add_static_config(".*", op, activation_num_bits=activation_bits, weight_num_bits=8)
+        q.add_static_config(".*", op, activation_num_bits=state_bits or activation_bits, weight_num_bits=8)
+    if state_bits and state_bits != activation_bits:  # the latest matching config wins
+        q.add_static_config(re.escape(HIDDEN_MARK), "CONV_2D", activation_num_bits=activation_bits, weight_num_bits=8)
     with quiet():
         calib = calibrator.Calibrator(model, num_threads=1, qsv_update_func=qsv_utils.min_max_update)
         calib.calibrate({"serving_default": nhwc_feeds(calibration)}, q._recipe_manager)
@@ -166,8 +176,6 @@ def quantize_full(model: bytes, calibration, integer_io: bool = False, activatio
 
 def _regex(keep_float: tuple[str, ...]) -> str:
     """A regex matching every layer name except those containing one of ``keep_float``."""
-    import re
-
     if not keep_float:
         return ".*"
     return "^(?!.*(" + "|".join(re.escape(k) for k in keep_float) + ")).*"
@@ -181,7 +189,11 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
     model = to_fp32(prepared(denoiser, options) if full else denoiser, tile)
     if full:
         model = quantize_full(
-            model, calibration, bool(options.get("integer_io")), int(options.get("activation_bits", 8))
+            model,
+            calibration,
+            bool(options.get("integer_io")),
+            int(options.get("activation_bits", 8)),
+            options.get("state_bits"),
         )
         problems = tflite_float_ops(model)
         if problems:
@@ -196,18 +208,26 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
 
 
 def inspect(path: Path) -> dict:
-    """Ops (name -> count), the highest tensor rank and the MACs of the CONV_2D/TRANSPOSE_CONV ops of a file."""
+    """Ops (name -> count), the highest tensor rank and the MACs of the CONV_2D/TRANSPOSE_CONV ops of a file (also
+    split by the type of the activations each reads: how much of a quantized file's arithmetic is 8-bit)."""
     interp = interpreter(Path(path))
     shapes = {t["index"]: [int(d) for d in t["shape"]] for t in interp.get_tensor_details()}
     ops = interp._get_ops_details()
-    macs = 0
+    dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interp.get_tensor_details()}
+    macs, by_type = 0, Counter()
     for op in ops:
         if op["op_name"] == "CONV_2D":  # filter (out, kh, kw, in); output NHWC
             w = shapes[op["inputs"][1]]
-            macs += int(np.prod(shapes[op["outputs"][0]])) * int(np.prod(w[1:]))
+            n = int(np.prod(shapes[op["outputs"][0]])) * int(np.prod(w[1:]))
+            data = op["inputs"][0]
         elif op["op_name"] == "TRANSPOSE_CONV":  # inputs: output_shape, filter (out, kh, kw, in), input
             w = shapes[op["inputs"][1]]
-            macs += int(np.prod(shapes[op["inputs"][2]])) * int(np.prod(w[:3]))
+            n = int(np.prod(shapes[op["inputs"][2]])) * int(np.prod(w[:3]))
+            data = op["inputs"][2]
+        else:
+            continue
+        macs += n
+        by_type[dtypes[data]] += n  # by the type of the activations the convolution reads
     integer_io = {}
     for detail, side in [(d, "in") for d in interp.get_input_details()] + [
         (d, "out") for d in interp.get_output_details()
@@ -220,6 +240,7 @@ def inspect(path: Path) -> dict:
         "ops": dict(sorted(Counter(o["op_name"] for o in ops).items())),
         "max_rank": max((len(s) for s in shapes.values()), default=0),
         "macs": macs,
+        "macs_by_input_type": dict(sorted(by_type.items())),
     } | ({"integer_io": integer_io} if integer_io else {})
 
 
