@@ -197,6 +197,10 @@ def test_npu_recipe_with_int8_io_exports_checks_and_runs_through_the_cli(tmp_pat
     assert entry["outputs"][0]["dtype"] == "int8" and "int8 code" in entry["normalization"]
     assert "DEQUANTIZE" not in entry["ops"] and entry["ops"]["EXP"] > 0 and entry["ops"]["LEAKY_RELU"] > 0
     assert entry["parity"]["finite"] and entry["parity"]["max_abs_err"] < 0.5
+    # the scheme and the rewrites it was converted with, and every conv MAC on int8 activations (read from the file)
+    assert entry["integer"] == {"activation_bits": 8, "weight_bits": 8, "rewrites": ["equalize", "split_concats"]}
+    assert set(entry["macs"]["by_input_type"]) == {"int8"}
+    assert entry["macs"]["by_input_type"]["int8"] == entry["macs"]["graph"] > 0
 
 
 def test_sub_free_couplings_keep_the_float_output_and_leave_no_subtraction(compact):
@@ -270,8 +274,13 @@ def test_split_concats_keep_the_float_output_and_leave_no_concatenation(compact)
             left = [m for m in model.modules() if type(m) in (ResidualBlock, HaarDownsample)]
             assert left == []
             out = Denoiser(model, tile=(TILE, TILE))(x)
-            assert 0.0 < float((out - ref).abs().max()) <= 1e-5  # other ops, same function
+            assert float((out - ref).abs().max()) <= 1e-5  # other ops, same function
             assert float((model(x) - compact(x)).abs().max()) <= 1e-5  # the full forward pass too
+        # a model with the depth-to-space inverse splits into the same function
+        d2s, _ = load_weights(default_weights("compact"), inverse_mode="d2s")
+        ref = Denoiser(d2s, tile=(TILE, TILE))(x)
+        split_concats(d2s)
+        assert float((Denoiser(d2s, tile=(TILE, TILE))(x) - ref).abs().max()) <= 1e-5
     pytest.importorskip("ai_edge_quantizer")
     from invdn_mobile.export import tflite
     from invdn_mobile.runtimes.litert import interpreter

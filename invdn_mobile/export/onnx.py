@@ -258,9 +258,8 @@ def graph_macs(path: Path, by_input_type: bool = False):
             n = int(np.prod(shapes[node.input[0]])) * int(np.prod(w[1:]))
         total += n
         dq = producer.get(node.input[0])
-        kind = (
-            zero_types.get(dq.input[2], "float32") if dq is not None and dq.op_type == "DequantizeLinear" else "float32"
-        )
+        quantized = dq is not None and dq.op_type == "DequantizeLinear" and len(dq.input) > 2
+        kind = zero_types.get(dq.input[2], "float32") if quantized else "float32"
         by_type[kind] = by_type.get(kind, 0) + n
     return dict(sorted(by_type.items())) if by_input_type else total
 

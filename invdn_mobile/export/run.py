@@ -86,7 +86,11 @@ def export_artifacts(
         if options and precision == "int8" and precision in fmt.needs_calibration:  # INT8 that quantizes activations
             entry["keep_float"] = list(options.get("keep_float", ()))
             if options.get("full_integer"):  # every op integer: how many bits its activations and weights have
-                entry["integer"] = {"activation_bits": int(options.get("activation_bits", 8)), "weight_bits": 8}
+                weight_bits = 7 if options.get("reduce_range") else 8
+                entry["integer"] = {
+                    "activation_bits": int(options.get("activation_bits", 8)),
+                    "weight_bits": weight_bits,
+                }
                 if options.get("state_bits"):  # mixed: the coupling state's activations at these bits
                     entry["integer"]["state_bits"] = int(options["state_bits"])
                 # the exact float rewrites converted before quantizing (docs/int8.md)

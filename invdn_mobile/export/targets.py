@@ -62,6 +62,8 @@ def load_targets() -> dict[str, Target]:
         unknown = set(target.variants) - set(VARIANTS)
         if unknown or not target.variants:
             raise InvdnError(f"{path}: unknown variants {sorted(unknown)} (known: {', '.join(VARIANTS)})")
+        if target.activation_bits not in (8, 16) or target.state_bits not in (None, 8, 16):
+            raise InvdnError(f"{path}: activation_bits must be 8 or 16, state_bits 8 or 16 (or absent)")
         fmt = get_format(target.format)
         check_precision(fmt, target.precision)
         targets[target.name] = target

@@ -35,8 +35,8 @@ class SplitResidualBlock(nn.Module):
         self.conv1, self.conv2 = block.conv1, block.conv2
         c = block.conv3.in_channels - block.conv2.out_channels
         w, b = block.conv3.weight.detach(), block.conv3.bias.detach()
-        self.conv3x = _conv(w[:, :c], b)
-        self.conv3r = _conv(w[:, c:], None)
+        self.conv3x = _conv(w[:, :c], b, block.conv3)
+        self.conv3r = _conv(w[:, c:], None, block.conv3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r = F.leaky_relu(self.conv1(x), 0.2)
@@ -44,10 +44,10 @@ class SplitResidualBlock(nn.Module):
         return self.conv3x(x) + self.conv3r(r)
 
 
-def _conv(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
-    conv = nn.Conv2d(
-        weight.shape[1], weight.shape[0], weight.shape[-1], padding=weight.shape[-1] // 2, bias=bias is not None
-    )
+def _conv(weight: torch.Tensor, bias: torch.Tensor | None, like: nn.Conv2d) -> nn.Conv2d:
+    """A convolution with ``like``'s geometry, on its device and dtype, holding ``weight`` and ``bias``."""
+    conv = nn.Conv2d(weight.shape[1], weight.shape[0], like.kernel_size, padding=like.padding, bias=bias is not None)
+    conv = conv.to(device=weight.device, dtype=weight.dtype)
     with torch.no_grad():
         conv.weight.copy_(weight)
         if bias is not None:
@@ -60,21 +60,20 @@ def _groups(channels: int, split: int | None) -> list[slice]:
 
 
 class SplitHaar(nn.Module):
-    """:class:`HaarDownsample` (``"transpose"`` inverse) computed per channel group: the input split at ``split_in``
-    channels (None: one group, the image) and the output at ``split_out`` (the coupling split), each output group a
-    sum of convolutions of the input groups whose kernel piece is not all zero."""
+    """:class:`HaarDownsample` computed per channel group: the input split at ``split_in`` channels (None: one group,
+    the image) and the output at ``split_out`` (the coupling split), each output group a sum of convolutions of the
+    input groups whose kernel piece is not all zero. The inverse is the transposed convolution with 4x the forward
+    kernel (what the ``"transpose"`` inverse computes; the ``"d2s"`` one computes the same function)."""
 
     def __init__(self, haar: HaarDownsample, split_in: int | None, split_out: int) -> None:
         super().__init__()
-        if haar.inverse_mode != "transpose":
-            raise ValueError("SplitHaar needs the 'transpose' inverse")
         self.channels = haar.channels
         self.ins = _groups(haar.channels, split_in)
         self.outs = _groups(4 * haar.channels, split_out)
         # forward: weight (4C, C, 2, 2) pieces [out group][in group]; inverse (transposed): weight (4C, C, 2, 2)
         # indexed [in=4C group][out=C group]
         self.fwd = self._pieces(haar.weight, self.outs, self.ins, 0)
-        self.inv = self._pieces(haar.inverse_weight, self.ins, self.outs, 1)
+        self.inv = self._pieces(4.0 * haar.weight, self.ins, self.outs, 1)
 
     def _pieces(self, weight, results, sources, result_dim) -> list[list[tuple[int, str]]]:
         table = []
@@ -111,7 +110,9 @@ class SplitHaar(nn.Module):
 @torch.no_grad()
 def split_concats(model: nn.Module) -> None:
     """Rewrite an :class:`~invdn_mobile.model.InvDN` in place: every :class:`ResidualBlock` (also inside the copies a
-    sub-free coupling holds) becomes a :class:`SplitResidualBlock`, every Haar layer a :class:`SplitHaar`."""
+    sub-free coupling holds) becomes a :class:`SplitResidualBlock`, every Haar layer a :class:`SplitHaar`. The last
+    of the exact rewrites: cross-layer equalization and the sub-free couplings work on :class:`ResidualBlock` and
+    come first (``export.integer.prepared`` keeps that order)."""
     for module in list(model.modules()):
         for name, child in module.named_children():
             if type(child) is ResidualBlock:
