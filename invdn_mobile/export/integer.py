@@ -67,6 +67,18 @@ def _op_names(fb, model) -> list[str]:
     return [fb.opcode_to_name(model, i) for i in range(len(model.operatorCodes))]
 
 
+def _tflite_links(sg) -> tuple[dict[int, int], dict[int, list[int]]]:
+    """Tensor -> index of the op that writes it, and tensor -> indices of the ops that read it (optional inputs,
+    index -1, left out)."""
+    producer = {out: k for k, op in enumerate(sg.operators) for out in op.outputs}
+    consumers: dict[int, list[int]] = defaultdict(list)
+    for k, op in enumerate(sg.operators):
+        for t in op.inputs:
+            if t >= 0:
+                consumers[t].append(k)
+    return producer, consumers
+
+
 def fold_float_islands(data: bytes, ops: tuple[str, ...] | None = None) -> bytes:
     """Rewrite every ``DEQUANTIZE -> OP -> QUANTIZE`` (``OP`` in ``ops``, default the toml's ``tflite.fold``) so
     ``OP`` reads the int8 tensor and writes the quantized one; the DEQUANTIZE and QUANTIZE go when nothing else uses
@@ -76,12 +88,7 @@ def fold_float_islands(data: bytes, ops: tuple[str, ...] | None = None) -> bytes
     model = fb.read_model_from_bytearray(bytearray(data))
     names = _op_names(fb, model)
     sg = model.subgraphs[0]
-    producer = {out: k for k, op in enumerate(sg.operators) for out in op.outputs}
-    consumers: dict[int, list[int]] = defaultdict(list)
-    for k, op in enumerate(sg.operators):
-        for t in op.inputs:
-            if t >= 0:
-                consumers[t].append(k)
+    producer, consumers = _tflite_links(sg)
     drop: set[int] = set()
     folded = set()
     for k, op in enumerate(sg.operators):
@@ -125,11 +132,7 @@ def mark_hidden(data: bytes) -> bytes:
     names = _op_names(fb, model)
     sg = model.subgraphs[0]
     kind = [names[op.opcodeIndex] for op in sg.operators]
-    producer = {out: k for k, op in enumerate(sg.operators) for out in op.outputs}
-    consumers: dict[int, list[int]] = defaultdict(list)
-    for k, op in enumerate(sg.operators):
-        for t in op.inputs:
-            consumers[t].append(k)
+    producer, consumers = _tflite_links(sg)
     for k, op in enumerate(sg.operators):
         if kind[k] == "CONV_2D":
             feeds = any(kind[c] == "LEAKY_RELU" for c in consumers[op.outputs[0]])
@@ -203,17 +206,23 @@ def tflite_float_ops(data: bytes) -> list[str]:
 # --- ONNX (QDQ) ---
 
 
+def _onnx_links(graph) -> tuple[dict, dict[str, list]]:
+    """Tensor name -> the node that writes it, and tensor name -> the nodes that read it."""
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = defaultdict(list)
+    for n in graph.node:
+        for i in n.input:
+            consumers[i].append(n)
+    return producer, consumers
+
+
 def onnx_float_ops(model) -> list[str]:
     """Compute nodes of a QDQ ONNX model whose activation inputs do not all come from DequantizeLinear or whose
     outputs do not all go to QuantizeLinear (they would run in float), or that are not on the toml's ``onnx.ops``."""
     allowed = set(spec()["onnx"]["ops"])
     graph = model.graph
     inits = {i.name for i in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list] = defaultdict(list)
-    for n in graph.node:
-        for i in n.input:
-            consumers[i].append(n)
+    producer, consumers = _onnx_links(graph)
     qdq = {"QuantizeLinear", "DequantizeLinear"}
     problems = []
     for n in graph.node:
@@ -237,11 +246,7 @@ def onnx_hidden_tensors(model) -> set[str]:
     """The ONNX twin of :func:`mark_hidden`: names of the tensors on the residual blocks' hidden path (each LeakyRelu
     output, and the output of each Conv that feeds a LeakyRelu or reads one)."""
     graph = model.graph
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list] = defaultdict(list)
-    for n in graph.node:
-        for i in n.input:
-            consumers[i].append(n)
+    producer, consumers = _onnx_links(graph)
     hidden = set()
     for n in graph.node:
         out = n.output[0]

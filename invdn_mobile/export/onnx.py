@@ -228,44 +228,46 @@ def _with_shapes(model):
     return shape_inference.infer_shapes(model)
 
 
-def graph_macs(path: Path, by_input_type: bool = False):
-    """MACs of the Conv/ConvTranspose nodes of an ONNX file, from its weights and inferred shapes; with
-    ``by_input_type``, a dict keyed by the type the activations each reads are quantized to (the zero point's type
-    of the DequantizeLinear before it; ``float32`` when none)."""
+def graph_macs(path: Path) -> int:
+    """MACs of the Conv/ConvTranspose nodes of an ONNX file, from its weights and inferred shapes."""
     onnx = _require()
+    return sum(_macs_by_input_type(_with_shapes(onnx.load(str(path)))).values())
+
+
+def _macs_by_input_type(model) -> dict[str, int]:
+    """The Conv/ConvTranspose MACs of a shape-inferred ``model``, keyed by the type the activations each reads are
+    quantized to (the zero point's type of the DequantizeLinear before it; ``float32`` when none)."""
     from onnx import numpy_helper
 
-    model = _with_shapes(onnx.load(str(path)))
     shapes = {}
     for value in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
         dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
         shapes[value.name] = dims
-    weights = {init.name: numpy_helper.to_array(init).shape for init in model.graph.initializer}
-    zero_types = {init.name: numpy_helper.to_array(init).dtype.name for init in model.graph.initializer}
+    arrays = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     # QDQ graphs feed weights through DequantizeLinear: follow it back to the initializer.
     producer = {out: node for node in model.graph.node for out in node.output}
-    total, by_type = 0, {}
+    by_type: dict[str, int] = {}
     for node in model.graph.node:
         if node.op_type not in ("Conv", "ConvTranspose"):
             continue
         w_name = node.input[1]
-        while w_name not in weights and w_name in producer:
+        while w_name not in arrays and w_name in producer:
             w_name = producer[w_name].input[0]
-        w = weights[w_name]
+        w = arrays[w_name].shape
         if node.op_type == "Conv":  # (out, in/groups, kh, kw), per output element
             n = int(np.prod(shapes[node.output[0]])) * int(np.prod(w[1:]))
         else:  # (in, out/groups, kh, kw), per input element
             n = int(np.prod(shapes[node.input[0]])) * int(np.prod(w[1:]))
-        total += n
         dq = producer.get(node.input[0])
         quantized = dq is not None and dq.op_type == "DequantizeLinear" and len(dq.input) > 2
-        kind = zero_types.get(dq.input[2], "float32") if quantized else "float32"
+        kind = arrays[dq.input[2]].dtype.name if quantized and dq.input[2] in arrays else "float32"
         by_type[kind] = by_type.get(kind, 0) + n
-    return dict(sorted(by_type.items())) if by_input_type else total
+    return dict(sorted(by_type.items()))
 
 
 def inspect(path: Path) -> dict:
-    """Ops (type -> count), the highest tensor rank and the Conv/ConvTranspose MACs of an ONNX file."""
+    """Ops (type -> count), the highest tensor rank and the Conv/ConvTranspose MACs of an ONNX file (also split by
+    the type of the activations each reads)."""
     onnx = _require()
     model = _with_shapes(onnx.load(str(path)))
     counts: dict[str, int] = {}
@@ -273,7 +275,7 @@ def inspect(path: Path) -> dict:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     values = list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)
     ranks = [len(v.type.tensor_type.shape.dim) for v in values] + [len(i.dims) for i in model.graph.initializer]
-    by_type = graph_macs(path, by_input_type=True)
+    by_type = _macs_by_input_type(model)
     return {
         "ops": dict(sorted(counts.items())),
         "max_rank": max(ranks, default=0),
