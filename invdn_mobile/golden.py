@@ -385,7 +385,7 @@ def write_replay(out_dir: Path | str, log: Callable[[str], None] = print) -> lis
         Image.fromarray(clean).save(parity / REPLAY_PHOTO)
         result = export_artifacts(
             model, meta, weights, target.format, target.precision, REPLAY_TILE, Path(tmp) / "export",
-            False, parity, None, REPLAY_NOISE, options=target.options(REPLAY_VARIANT), log=log,
+            False, parity, None, (REPLAY_NOISE,), options=target.options(REPLAY_VARIANT), log=log,
         )  # fmt: skip
         (entry,) = result.entries
         if result.failed:

@@ -43,7 +43,16 @@ def denoise(
     seed: Annotated[
         int | None, typer.Option(min=0, max=SEED_MAX, help="z_HF seed (default: the one recorded with the weights).")
     ] = None,
-    batch: Annotated[int, typer.Option(min=1, max=256, help="Tiles per forward call.")] = 1,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Tiles per forward call [default: 32 on CUDA, where one tile at a time leaves the GPU waiting on "
+            "kernel launches (docs/benchmarks.md), 1 on a CPU].",
+            show_default=False,
+        ),
+    ] = None,
     strength: StrengthOpt = "auto",
     device: DeviceOpt = "auto",
     artifact: Annotated[
@@ -88,6 +97,9 @@ def denoise(
         tile = 256 if tile is None else tile
         multiple = denoiser.model.config.multiple
         fn = ensemble_fn(denoiser, samples, tta, torch_device)
+        if batch is None:
+            batch = 32 if torch_device.type == "cuda" else 1
+    batch = batch or 1
     strength_fn = resolve_strength(strength, curve_of(meta))
     overlap = check_options(tile, overlap, multiple, whole=artifact is None)
     with progress_bar() as bar:
