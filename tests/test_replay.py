@@ -97,3 +97,21 @@ def test_the_photo_is_turned_upright_as_exif_orientation_6_says(committed):
     result = decode_f32(doc["result"]["float"], (ph["height"], ph["width"], 3))
     np.testing.assert_array_equal(rgb8, np.round(np.clip(result, 0, 1) * np.float32(255)).astype(np.uint8))
     assert 0 < doc["strength"] < 1 and doc["plan"]["tiles"] == len(doc["cases"]) == 6
+
+
+def test_the_golden_command_writes_the_replay_vectors_again(tmp_path, committed):
+    """`invdn golden`'s replay half end to end (a real export and LiteRT run, ~40 s): same artifact entry and inputs as
+    the committed file, outputs within LiteRT's float noise of it (kernels differ between CPUs)."""
+    from invdn_mobile.golden import write_replay
+
+    doc, entry = committed
+    written = write_replay(tmp_path, log=lambda _: None)
+    assert sorted(p.name for p in written) == ["manifest.json", "replay.json"]
+    new = json.loads((tmp_path / "replay.json").read_text())
+    (new_entry,) = json.loads((tmp_path / "manifest.json").read_text())["artifacts"]
+    assert new_entry["weights"] == entry["weights"] and new_entry["gate"]["passed"]
+    t = entry["tile"][0]
+    assert [c["input"] for c in new["cases"]] == [c["input"] for c in doc["cases"]]
+    for a, b in zip(new["cases"], doc["cases"]):
+        err = float(np.abs(decode_f32(a["output"], (t, t, 3)) - decode_f32(b["output"], (t, t, 3))).max())
+        assert err <= 1e-5, f"replayed output differs from the committed one by {err:.2e}"

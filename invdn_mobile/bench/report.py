@@ -147,8 +147,8 @@ def _npu_files() -> str:
     if not names:
         return ""
     return (
-        " The files to run there: " + ", ".join(f"`{n}`" for n in names) + " (every op integer, within the INT8 goal "
-        "on held-out photos: docs/int8.md)."
+        " The files to run there: " + ", ".join(f"`{n}`" for n in names) + " (every op integer, at or within the INT8 "
+        "goal on held-out photos: docs/int8.md)."
     )
 
 
