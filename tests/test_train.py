@@ -1,3 +1,4 @@
+import json
 import math
 import re
 import shutil
@@ -123,3 +124,16 @@ CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
 def test_shipped_configs_load(path):
     config = load_config(path)
     assert config.steps >= 1 and config.batch >= 1
+
+
+def test_final_weights_carry_the_warm_start_lineage(tmp_path, photo_dir):
+    """A warm-started run's sidecar keeps its start file's lineage and adds a line for itself (steps, batch, noise)."""
+    quiet = {"resume": False, "progress": False, "log": lambda *_: None}
+    first = train(_config(photo_dir, tmp_path / "a", 2), **quiet)
+    meta = json.loads(first.with_suffix(".json").read_text())
+    (line,) = meta["training"]["lineage"]
+    assert line.startswith("+ 2 steps (batch 2 x 32^2") and line.endswith("from scratch")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", meta["training"]["trained_on"])
+    second = train(_config(photo_dir, tmp_path / "b", 3, init=str(first)), **quiet)
+    lineage = json.loads(second.with_suffix(".json").read_text())["training"]["lineage"]
+    assert lineage[0] == line and lineage[1].startswith("+ 3 steps") and lineage[1].endswith(f"from {first.name}")

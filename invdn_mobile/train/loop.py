@@ -19,9 +19,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from invdn_mobile.atomic import atomic_path, make_dir
 from invdn_mobile.data.dataset import CropDataset, center_crops, crop_loader, load_uint8, split_files
+from invdn_mobile.errors import InvdnError
 from invdn_mobile.metrics import psnr_batch
 from invdn_mobile.model import Denoiser, InvDN, get_variant
-from invdn_mobile.model.checkpoint import load_weights, save_weights
+from invdn_mobile.model.checkpoint import load_weights, read_meta, save_weights
 from invdn_mobile.noise import NoiseModel, parse_noise
 from invdn_mobile.train.config import TrainConfig
 from invdn_mobile.train.world import SharedError, World, device_of, join, noise_seed
@@ -469,11 +470,32 @@ def save(run: Run, log) -> Path:
                 "validation_files": [p.name for p in run.val_files],
                 "final_val_psnr": val[-1] if val else None,
                 "config": config.to_dict(),
+                "lineage": _lineage(run),
+                "trained_on": time.strftime("%Y-%m-%d", time.gmtime()),
             },
         },
     )
     log(f"wrote {weights} after {run.step} steps ({run.elapsed / 60:.1f} min)")
     return weights
+
+
+def _lineage(run: Run) -> list[str]:
+    """The weights' history: the warm-start file's lineage (from its sidecar) and one line for this run."""
+    config = run.config
+    prior = []
+    if config.init:
+        try:  # an official .pth has no metadata; a malformed one must not cost the trained weights
+            training = read_meta(Path(config.init)).get("training")
+        except InvdnError:
+            training = None
+        lineage = training.get("lineage") if isinstance(training, dict) else None
+        prior = [str(x) for x in lineage] if isinstance(lineage, list) else []
+    start = f"warm start from {Path(config.init).name}" if config.init else "from scratch"
+    line = (
+        f"+ {run.step:,} steps (batch {config.batch} x {config.crop}^2, noise {config.noise}) on {run.device}, "
+        f"{run.elapsed / 60:.1f} min, {start}"
+    )
+    return [*prior, line]
 
 
 class _progress:
