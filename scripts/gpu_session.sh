@@ -2,6 +2,7 @@
 # What a lent GPU does in a session, in two device calls of fixed wall-clock budgets (a call may run 10 minutes):
 #   scripts/gpu_session.sh bench OUTDIR                                  (~3 minutes)
 #   scripts/gpu_session.sh train OUTDIR [BUDGET_SECONDS=560] [CONFIG ...] (default configs: the v3 slice)
+#   scripts/gpu_session.sh cpu-int8 OUTDIR                               (~4 minutes; the host CPU, see below)
 # Both write the machine (nvidia-smi, library versions, CPU) to OUTDIR/env.txt and their logs to OUTDIR/logs.tar.gz.
 # bench:
 # 1. GPU benchmark rows: PyTorch CUDA eager FP32/FP16/BF16 + torch.compile FP16 at 256², 1024² and 12 MP, batch 1;
@@ -11,13 +12,19 @@
 #    the training slice, one config after another, each given an equal share of the time left (its max_minutes
 #    lowered to fit, never raised), then `invdn calibrate` of each new weights file on the GPU (the strength curve);
 #    weights (+ .json) to OUTDIR. DEVICE=cpu runs the same steps on a CPU (for a check).
+# cpu-int8:
+#    the full-integer and partial INT8 ONNX files against FP32 and PyTorch eager on the lent machine's host CPU (the
+#    H200's Xeon has AVX-512 VNNI and AMX-INT8, which this project's development machine lacks: docs/int8.md), with
+#    ONNX Runtime from that machine's image -> OUTDIR/cpu-int8.json. The files travel from here (carry ARTIFACTS,
+#    default export/vnni), made with, for T in onnx-fp32 onnx-int8 onnx-npu-int8-s16:
+#    `invdn export T --variant compact --no-z-variant -o export/vnni/T`.
 set -u
-usage="usage: scripts/gpu_session.sh bench OUTDIR | train OUTDIR [BUDGET_SECONDS] [CONFIG ...]"
+usage="usage: scripts/gpu_session.sh bench OUTDIR | train OUTDIR [BUDGET_SECONDS] [CONFIG ...] | cpu-int8 OUTDIR"
 what=${1:?$usage}
 out=${2:?$usage}
 budget=${3:-560}
 shift $(($# >= 3 ? 3 : 2))
-case $what in bench | train) ;; *) echo "$usage" >&2; exit 2 ;; esac
+case $what in bench | train | cpu-int8) ;; *) echo "$usage" >&2; exit 2 ;; esac
 [ $# -gt 0 ] || set -- configs/gpu-paper-v3.toml configs/gpu-compact-v3.toml
 device=${DEVICE:-cuda}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,9 +54,19 @@ finish() {
   exit 0
 }
 
+if [ "$what" = cpu-int8 ]; then
+  stamp "cpu-int8 bench ($(grep -o -w -E 'avx512_vnni|avx_vnni|amx_int8' /proc/cpuinfo | sort -u | tr '\n' ' '))"
+  timeout 300 "${invdn[@]}" bench --device cpu --sizes "${SIZES:-256,1024}" --variant compact \
+    --artifacts "${ARTIFACTS:-export/vnni}" --targets 'onnx-*' --backends 'onnxruntime-cpu,torch-eager' --no-compile \
+    --repeats 5 --min-repeats 3 --max-seconds 20 --machine nvidia-h200-host --out "$out/cpu-int8.json" \
+    >"$logs/cpu-int8.log" 2>&1
+  stamp "cpu-int8 bench exit $?"
+  finish
+fi
+
 if [ "$what" = bench ]; then
 stamp "bench"
-timeout 200 "${invdn[@]}" bench --device "$device" --sizes 256,1024,12mp --backends 'torch-cuda*' --warmup 2 \
+timeout 260 "${invdn[@]}" bench --device "$device" --sizes 256,1024,12mp --backends 'torch-cuda*' --warmup 2 \
   --repeats 10 --min-repeats 2 --max-seconds 3 --machine nvidia-h200 --out "$out/bench.json" >"$logs/bench.log" 2>&1
 stamp "bench exit $?"
 timeout 60 "${invdn[@]}" bench --device "$device" --sizes 12mp --backends 'torch-cuda-eager' --batch 32 --warmup 1 \
@@ -78,8 +95,8 @@ n=$#
 for cfg in "$@"; do
   name=$(basename "$cfg" .toml)
   want=$(sed -n 's/^max_minutes *= *\([0-9.]*\).*/\1/p' "$cfg")
-  # this run's share of what is left, less ~30 s of start-up per run and 40 s per calibration
-  minutes=$(python3 -c "print(round(max(0.2, min(${want:-10}, ($(left) - 30 * $n - 40 * $n) / $n / 60)), 2))")
+  # this run's share of what is left, less ~30 s of start-up per run and 70 s per calibration (paper: ~60 s)
+  minutes=$(python3 -c "print(round(max(0.2, min(${want:-10}, ($(left) - 30 * $n - 70 * $n) / $n / 60)), 2))")
   n=$((n - 1))
   tmp=$(mktemp --suffix=.toml)
   sed -e 's/^max_minutes.*//' -e "s/^device.*/device = \"$device\"/" "$cfg" >"$tmp"
@@ -91,7 +108,7 @@ for cfg in "$@"; do
   weights=$(ls "$logs/$name"/invdn-*.safetensors 2>/dev/null | head -n1)
   stamp "train $name done: ${weights:-no weights}"
   [ -n "$weights" ] || continue
-  timeout 60 "${invdn[@]}" calibrate --data data/photos/train --weights "$weights" --scales 1 --crops 2 \
+  timeout 100 "${invdn[@]}" calibrate --data data/photos/train --weights "$weights" --scales 1 --crops 2 \
     --device "$device" >"$logs/calibrate-$name.log" 2>&1
   stamp "calibrate $name exit $?"
   cp "$weights" "${weights%.safetensors}.json" "$out/"
