@@ -3,6 +3,7 @@
 #   scripts/gpu_session.sh bench OUTDIR                                  (~3 minutes)
 #   scripts/gpu_session.sh train OUTDIR [BUDGET_SECONDS=560] [CONFIG ...] (default configs: the v3 slice)
 #   scripts/gpu_session.sh cpu-int8 OUTDIR                               (~4 minutes; the host CPU, see below)
+#   scripts/gpu_session.sh qat OUTDIR [BUDGET_SECONDS=560]               (quantization-aware fine-tuning, compact)
 # Both write the machine (nvidia-smi, library versions, CPU) to OUTDIR/env.txt and their logs to OUTDIR/logs.tar.gz.
 # bench:
 # 1. GPU benchmark rows: PyTorch CUDA eager FP32/FP16/BF16 + torch.compile FP16 at 256², 1024² and 12 MP, batch 1;
@@ -18,13 +19,17 @@
 #    ONNX Runtime from that machine's image -> OUTDIR/cpu-int8.json. The files travel from here (carry ARTIFACTS,
 #    default export/vnni), made with, for T in onnx-fp32 onnx-int8 onnx-npu-int8-s16:
 #    `invdn export T --variant compact --no-z-variant -o export/vnni/T`.
+# qat:
+#    quantization-aware fine-tuning of the bundled compact weights for every-op int8 (invdn_mobile/export/qat.py) on
+#    the GPU, batch 32 of 96² crops of data/photos/train (carry it), for the budget less start-up; the kept weights
+#    (+ .json with the scores on samples/clean) to OUTDIR. Export and evaluate them here afterwards (docs/int8.md).
 set -u
-usage="usage: scripts/gpu_session.sh bench OUTDIR | train OUTDIR [BUDGET_SECONDS] [CONFIG ...] | cpu-int8 OUTDIR"
+usage="usage: scripts/gpu_session.sh bench OUTDIR | train OUTDIR [BUDGET_SECONDS] [CONFIG ...] | cpu-int8 OUTDIR | qat OUTDIR [BUDGET_SECONDS]"
 what=${1:?$usage}
 out=${2:?$usage}
 budget=${3:-560}
 shift $(($# >= 3 ? 3 : 2))
-case $what in bench | train | cpu-int8) ;; *) echo "$usage" >&2; exit 2 ;; esac
+case $what in bench | train | cpu-int8 | qat) ;; *) echo "$usage" >&2; exit 2 ;; esac
 [ $# -gt 0 ] || set -- configs/gpu-paper-v3.toml configs/gpu-compact-v3.toml
 device=${DEVICE:-cuda}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,6 +66,16 @@ if [ "$what" = cpu-int8 ]; then
     --repeats 5 --min-repeats 3 --max-seconds 20 --machine nvidia-h200-host --out "$out/cpu-int8.json" \
     >"$logs/cpu-int8.log" 2>&1
   stamp "cpu-int8 bench exit $?"
+  finish
+fi
+
+if [ "$what" = qat ]; then
+  minutes=$(python3 -c "print(round(max(0.5, ($(left) - 60) / 60), 2))")
+  stamp "qat compact for $minutes min on $device"
+  timeout $(($(left) - 10)) python3 -m invdn_mobile.export.qat --variant compact --device "$device" --minutes "$minutes" \
+    --data data/photos/train --batch 32 --crop 96 --lr "${LR:-2e-6}" --eval-every 100 \
+    -o "$out/invdn-compact-qat.safetensors" >"$logs/qat.log" 2>&1
+  stamp "qat exit $?"
   finish
 fi
 

@@ -72,11 +72,35 @@ def test_fake_quant_float_mode_is_the_denoiser(compact, split):
         sim.mode = "quant"
         err = float((sim(x) - ref).abs().max())
     assert 1e-3 < err < 0.5, err
+    with torch.no_grad():
+        sim.bits, sim.weights = (lambda name: 16), False
+        err16 = float((sim(x) - ref).abs().max())
+        sim.bits, sim.weights, sim.per_channel = (lambda name: 8), True, True
+        err_channels = float((sim(x) - ref).abs().max())
+    assert err16 < err / 50  # float weights, 256x finer steps on every activation
+    assert err_channels < 0.5
     cats = [n for n in sim.ranges if n.endswith(".cat")]
     if split:
         assert cats == [] and {"s0.b0.F.conv3x", "s0.b0.F.conv3r", "s1.haar1", "s1.r.haar0"} <= set(sim.ranges)
     else:
         assert len(cats) > 40
+
+
+def test_fake_quant_steps_follow_the_bits_and_the_channel_ranges():
+    """A tensor whose channels span [0, 1] and [-4, 4]: per tensor, both share one step of 8 / (2^bits - 1); per
+    channel each gets its own, so the small channel's error shrinks by its range ratio (the steps computed here by
+    hand, not by the code under test)."""
+    from invdn_mobile.export.fakequant import fake_quant, fake_quant_channels
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.stack([torch.rand(64, 64, generator=g), 8 * torch.rand(64, 64, generator=g) - 4])[None]
+    for bits in (8, 16):
+        step = 8.0 / (2**bits - 1)
+        err = (fake_quant(x, -4.0, 4.0, bits) - x).abs()
+        assert step / 2 * 0.9 < float(err.max()) <= step / 2 * 1.001
+        err = (fake_quant_channels(x, np.array([0.0, -4.0]), np.array([1.0, 4.0]), bits) - x).abs()
+        assert float(err[:, 0].max()) <= (1.0 / (2**bits - 1)) / 2 * 1.001
+        assert step / 2 * 0.9 < float(err[:, 1].max()) <= step / 2 * 1.001
 
 
 def test_tflite_full_integer_check_passes_full_and_fails_partial(tflite_files):
@@ -164,15 +188,59 @@ def test_cross_layer_equalization_keeps_the_float_output(compact):
 
 
 def test_quantization_aware_finetuning_moves_the_weights_through_the_fake_quant(compact):
+    """Two steps on the split, equalized graph: the weights move by about Adam's step, the history scores the
+    starting weights (their float drop is zero: equalization and the split are exact), and the result is an ordinary
+    unsplit InvDN."""
     import copy
 
     from invdn_mobile.export.qat import finetune
+    from invdn_mobile.model.coupling import ResidualBlock
 
     model = copy.deepcopy(compact)
-    record = finetune(model, None, minutes=5, crop=16, batch=1, lr=1e-3, max_steps=2, calibration_tile=32, log=None)
+    record = finetune(
+        model,
+        None,
+        minutes=5,
+        crop=16,
+        batch=1,
+        lr=1e-3,
+        max_steps=2,
+        eval_every=2,
+        calibration_tile=32,
+        calibration_count=2,
+        decision=(2, 32),
+        log=None,
+    )
     assert record["steps"] == 2 and record["final_loss"] > 0
-    moved = max(float((a - b).abs().max()) for a, b in zip(model.parameters(), compact.parameters()))
-    assert 1e-5 < moved < 0.1  # Adam's first steps move each weight by about lr
+    assert [h["step"] for h in record["history"]] == [0, 2] and abs(record["history"][0]["float_drop_db"]) < 1e-3
+    assert record["kept_step"] in (0, 2)
+    assert sum(type(m) is ResidualBlock for m in model.modules()) == sum(
+        type(m) is ResidualBlock for m in compact.modules()
+    )
+    if record["kept_step"] == 2:
+        moved = max(float((a - b).abs().max()) for a, b in zip(model.parameters(), compact.parameters()))
+        assert 1e-5 < moved < 0.5
+
+
+def test_merging_a_split_model_back_keeps_its_function(compact):
+    """Weights trained on the split graph (here: perturbed) merged back into the unsplit model compute what the split
+    model computes, so QAT on the split graph saves ordinary weights."""
+    import copy
+
+    from invdn_mobile.model.split import merge_split, split_concats
+
+    split = copy.deepcopy(compact)
+    split_concats(split)
+    with torch.no_grad():
+        for p in split.parameters():
+            p.add_(1e-3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    merged = copy.deepcopy(compact)
+    merge_split(split, merged)
+    x = torch.rand(2, 3, TILE, TILE, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        ref = Denoiser(split, tile=(TILE, TILE))(x)
+        assert float((Denoiser(compact, tile=(TILE, TILE))(x) - ref).abs().max()) > 1e-4  # the perturbation shows
+        assert float((Denoiser(merged, tile=(TILE, TILE))(x) - ref).abs().max()) <= 1e-5
 
 
 def test_npu_recipe_with_int8_io_exports_checks_and_runs_through_the_cli(tmp_path, sample_clean):

@@ -27,7 +27,6 @@ from invdn_mobile.model import Denoiser
 from invdn_mobile.model.coupling import Coupling, ResidualBlock
 from invdn_mobile.model.split import SplitHaar, SplitResidualBlock
 
-QMIN, QMAX = -128, 127
 SAMPLES_PER_POINT = 1 << 18  # values kept per point (random subsample) for percentile / MSE ranges
 # Fixed ranges that need no calibration: the image in and out are [0, 1] (int8 code = 8-bit pixel - 128), as the
 # full-integer exports pin them.
@@ -43,7 +42,7 @@ class Stats:
     samples: list[np.ndarray] = field(default_factory=list)
 
     def add(self, t: torch.Tensor, rng: np.random.Generator) -> None:
-        v = t.detach()
+        v = t.detach().float().cpu()
         self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
         c = v.transpose(0, 1).reshape(v.shape[1], -1)
         lo, hi = c.min(1).values.numpy(), c.max(1).values.numpy()
@@ -57,17 +56,33 @@ class Stats:
         return np.concatenate(self.samples)
 
 
-def qparams(lo: float, hi: float) -> tuple[float, int]:
-    """Scale and zero point of asymmetric int8 for ``[lo, hi]`` (zero always representable, as the converters do)."""
+def qrange(bits: int) -> tuple[int, int]:
+    """The signed integer codes of ``bits`` bits: (-128, 127) for 8."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def qparams(lo: float, hi: float, bits: int = 8) -> tuple[float, int]:
+    """Scale and zero point of asymmetric ``bits``-bit integers for ``[lo, hi]`` (zero always representable, as the
+    converters do)."""
+    qmin, qmax = qrange(bits)
     lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = max(hi - lo, 1e-8) / (QMAX - QMIN)
-    zero = int(np.clip(round(QMIN - lo / scale), QMIN, QMAX))
+    scale = max(hi - lo, 1e-8) / (qmax - qmin)
+    zero = int(np.clip(round(qmin - lo / scale), qmin, qmax))
     return scale, zero
 
 
-def fake_quant(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-    scale, zero = qparams(lo, hi)
-    return torch.fake_quantize_per_tensor_affine(x, scale, zero, QMIN, QMAX)
+def fake_quant(x: torch.Tensor, lo: float, hi: float, bits: int = 8) -> torch.Tensor:
+    scale, zero = qparams(lo, hi, bits)
+    return torch.fake_quantize_per_tensor_affine(x, scale, zero, *qrange(bits))
+
+
+def fake_quant_channels(x: torch.Tensor, lo: np.ndarray, hi: np.ndarray, bits: int = 8) -> torch.Tensor:
+    """Asymmetric ``bits``-bit integers with a range per channel (dim 1): not what the converters write for
+    activations (per-tensor), but the bound of any split of a tensor into channel groups."""
+    params = [qparams(float(a), float(b), bits) for a, b in zip(lo, hi)]
+    scale = torch.tensor([p[0] for p in params], dtype=torch.float32, device=x.device)
+    zero = torch.tensor([p[1] for p in params], dtype=torch.int32, device=x.device)
+    return torch.fake_quantize_per_channel_affine(x, scale, zero, 1, *qrange(bits))
 
 
 def fake_quant_weight(w: torch.Tensor, axis: int = 0) -> torch.Tensor:
@@ -104,7 +119,9 @@ class QuantSim:
 
     ``mode``: ``float`` (no quantization), ``observe`` (record ranges), ``quant`` (fake-quantize with ``ranges``).
     ``only`` (in ``quant`` mode): quantize only points whose name starts with one of these prefixes (per-layer
-    sensitivity); ``weights``: fake-quantize conv weights too."""
+    sensitivity); ``weights``: fake-quantize conv weights too; ``bits``: activation bits per point (default 8; a
+    callable of the point's name, for mixed-precision studies); ``per_channel``: a range per channel instead of per
+    tensor (a bound, see :func:`fake_quant_channels`)."""
 
     def __init__(self, denoiser: Denoiser) -> None:
         self.d = denoiser
@@ -114,6 +131,8 @@ class QuantSim:
         self.ranges: dict[str, tuple[float, float]] = {}
         self.only: tuple[str, ...] | None = None
         self.weights = True
+        self.bits = lambda name: 8
+        self.per_channel = False
         self.trace: dict[str, torch.Tensor] | None = None  # when a dict: every point's value is stored in it
         self._rng = np.random.default_rng(0)
 
@@ -127,8 +146,11 @@ class QuantSim:
         if self.mode == "observe":
             self.stats.setdefault(name, Stats()).add(t, self._rng)
         elif self.mode == "quant" and self._active(name):
+            if self.per_channel and name not in FIXED:
+                s = self.stats[name]
+                return fake_quant_channels(t, s.ch_lo, s.ch_hi, self.bits(name))
             lo, hi = FIXED.get(name) or self.ranges[name]
-            return fake_quant(t, lo, hi)
+            return fake_quant(t, lo, hi, self.bits(name))
         return t
 
     def conv(self, name: str, x: torch.Tensor, weight, bias=None, transpose=False, **kw) -> torch.Tensor:
@@ -142,6 +164,31 @@ class QuantSim:
         for name, s in self.stats.items():
             m = next((v for k, v in (overrides or {}).items() if name.startswith(k)), method)
             self.ranges[name] = range_of(s.values(), m, s.lo, s.hi) if m != "minmax" else (s.lo, s.hi)
+
+    def score(self, teacher, noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
+        """The simulation against ``teacher`` (the float denoiser) on ``noisy`` crops with their ``clean`` ones: the
+        drop of PSNR vs clean of the quantized (``int8_drop_db``) and the float (``float_drop_db``) computation, dB,
+        mean over the crops whose quantized output stays within 0.2 of the teacher everywhere (elsewhere the float
+        model itself leaves [0, 1] and the calibrated ranges clip it: docs/int8.md, "Outliers"); PSNR of the
+        quantized output vs the teacher's (``vs_float_db``); ``crops`` kept of all. Leaves ``mode`` at ``quant``."""
+
+        def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return -10 * torch.log10(((a.clamp(0, 1) - b) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-12))
+
+        with torch.no_grad():
+            ref = teacher(noisy)
+            self.mode = "float"
+            fl = self(noisy)
+            self.mode = "quant"
+            q = self(noisy)
+        good = (q.clamp(0, 1) - ref.clamp(0, 1)).abs().amax(dim=(1, 2, 3)) < 0.2
+        base = psnr(ref, clean)
+        return {
+            "int8_drop_db": float((base - psnr(q, clean))[good].mean()),
+            "float_drop_db": float((base - psnr(fl, clean))[good].mean()),
+            "vs_float_db": float(psnr(q, ref.clamp(0, 1)).mean()),
+            "crops": f"{int(good.sum())} of {len(good)}",
+        }
 
     # --- the network ---
     def resblock(self, name: str, m: ResidualBlock, x: torch.Tensor, negate: bool = False) -> torch.Tensor:
@@ -210,7 +257,7 @@ class QuantSim:
     def __call__(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         model, split = self.model, self.model.lr_channels
         if z is None:
-            z = self.d.z_for(x.shape[-2], x.shape[-1]).to(x.dtype)
+            z = self.d.z_for(x.shape[-2], x.shape[-1]).to(x)
         if z.shape[0] != x.shape[0]:
             z = z.expand(x.shape[0], -1, -1, -1)
         parts = [self.a("input", x)]

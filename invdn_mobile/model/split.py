@@ -120,3 +120,24 @@ def split_concats(model: nn.Module) -> None:
     split = model.lr_channels
     for i, scale in enumerate(model.scales):
         scale.haar = SplitHaar(scale.haar, None if i == 0 else split, split)
+
+
+@torch.no_grad()
+def merge_split(split_model: nn.Module, into: nn.Module) -> None:
+    """Copy the weights of a model rewritten by :func:`split_concats` back into ``into``, the same model unsplit (module
+    paths line up: the rewrite replaces modules under their own names): ``conv3 = cat(conv3x, conv3r)`` by input
+    channel, the bias from ``conv3x``; ``conv1`` and ``conv2`` as they are. Every parameter of InvDN is in a residual
+    block (the Haar layers are fixed). What quantization-aware fine-tuning on the split graph uses to save ordinary
+    weights."""
+    split_modules = dict(split_model.named_modules())
+    for name, module in into.named_modules():
+        if type(module) is not ResidualBlock:
+            continue
+        trained = split_modules[name]
+        for conv in ("conv1", "conv2"):
+            getattr(module, conv).load_state_dict(getattr(trained, conv).state_dict())
+        if isinstance(trained, SplitResidualBlock):
+            module.conv3.weight.copy_(torch.cat((trained.conv3x.weight, trained.conv3r.weight), dim=1))
+            module.conv3.bias.copy_(trained.conv3x.bias)
+        else:
+            module.conv3.load_state_dict(trained.conv3.state_dict())
