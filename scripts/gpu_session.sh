@@ -4,7 +4,7 @@
 #   scripts/gpu_session.sh train OUTDIR [BUDGET_SECONDS=560] [CONFIG ...] (default configs: the v3 slice)
 #   scripts/gpu_session.sh cpu-int8 OUTDIR                               (~4 minutes; the host CPU, see below)
 #   scripts/gpu_session.sh qat OUTDIR [BUDGET_SECONDS=560]               (quantization-aware fine-tuning, compact)
-# Both write the machine (nvidia-smi, library versions, CPU) to OUTDIR/env.txt and their logs to OUTDIR/logs.tar.gz.
+# Every mode writes the machine (nvidia-smi, library versions, CPU) to OUTDIR/env.txt and their logs to OUTDIR/logs.tar.gz.
 # bench:
 # 1. GPU benchmark rows: PyTorch CUDA eager FP32/FP16/BF16 + torch.compile FP16 at 256², 1024² and 12 MP, batch 1;
 #    the 12 MP rows again at batch 32 -> OUTDIR/bench.json, OUTDIR/bench-b32.json

@@ -45,12 +45,7 @@ def simulation(base, eq: bool, split: bool) -> QuantSim:
     if split:
         split_concats(model)
     sim = QuantSim(Denoiser(model, tile=None).eval())
-    sim.mode = "observe"
-    with torch.no_grad():
-        for f in calibration_data(None, 256, 16, None):
-            sim(torch.from_numpy(as_8bit(f["image"])))
-    sim.calibrate("minmax")
-    sim.mode = "quant"
+    sim.observe([torch.from_numpy(as_8bit(f["image"])) for f in calibration_data(None, 256, 16, None)])
     return sim
 
 

@@ -165,6 +165,17 @@ class QuantSim:
             m = next((v for k, v in (overrides or {}).items() if name.startswith(k)), method)
             self.ranges[name] = range_of(s.values(), m, s.lo, s.hi) if m != "minmax" else (s.lo, s.hi)
 
+    def observe(self, feeds: list[torch.Tensor], method: str = "minmax") -> None:
+        """Record every point's range afresh in float on ``feeds`` (what the converter calibrates), turn it into
+        ``ranges`` and leave ``mode`` at ``quant``."""
+        self.stats.clear()
+        self.mode = "observe"
+        with torch.no_grad():
+            for f in feeds:
+                self(f)
+        self.calibrate(method)
+        self.mode = "quant"
+
     def score(self, teacher, noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
         """The simulation against ``teacher`` (the float denoiser) on ``noisy`` crops with their ``clean`` ones: the
         drop of PSNR vs clean of the quantized (``int8_drop_db``) and the float (``float_drop_db``) computation, dB,

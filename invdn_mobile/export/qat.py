@@ -49,17 +49,6 @@ FLOAT_BUDGET = 0.05  # dB the fine-tuned weights may lose in float (issue 21)
 DECISION_CROPS, DECISION_TILE = 16, 128
 
 
-def observe(sim: QuantSim, feeds: list[torch.Tensor]) -> None:
-    """Re-observe every point's min/max range in float on ``feeds`` (what the converter calibrates)."""
-    sim.stats.clear()
-    sim.mode = "observe"
-    with torch.no_grad():
-        for f in feeds:
-            sim(f)
-    sim.calibrate("minmax")
-    sim.mode = "quant"
-
-
 def _score(sim: QuantSim, teacher: Denoiser, noisy: torch.Tensor, clean: torch.Tensor) -> tuple[float, float]:
     s = sim.score(teacher, noisy, clean)
     return s["int8_drop_db"], s["float_drop_db"]
@@ -106,7 +95,7 @@ def finetune(
     crops = CropDataset(load_uint8(list_images(train_dir), crop), crop, seed)
     noise = parse_noise(CALIBRATION_NOISE)
     gen = torch.Generator().manual_seed(seed)
-    observe(sim, feeds)
+    sim.observe(feeds)
     q0, f0 = _score(sim, teacher, noisy_d, clean_d)
     history = [{"step": 0, "int8_drop_db": round(q0, 4), "float_drop_db": round(f0, 4)}]
     log(f"step 0: int8 drop {q0:+.3f} dB, float drop {f0:+.3f} dB (samples/clean, {decision[0]} x {decision[1]}²)")
@@ -139,7 +128,7 @@ def finetune(
         losses.append(float(loss.detach()))
         step += 1
         if step % observe_every == 0 or step % eval_every == 0:
-            observe(sim, feeds)
+            sim.observe(feeds)
         if step % eval_every == 0:
             q, f = _score(sim, teacher, noisy_d, clean_d)
             history.append({"step": step, "int8_drop_db": round(q, 4), "float_drop_db": round(f, 4)})
