@@ -147,7 +147,7 @@ def _npu_files() -> str:
     if not names:
         return ""
     return (
-        " The files to run there: " + ", ".join(f"`{n}`" for n in names) + " (every op integer, at or within the INT8 "
+        " The files to run there: " + ", ".join(f"`{n}`" for n in names) + " (every op integer, within the INT8 "
         "goal on held-out photos: docs/int8.md)."
     )
 

@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.export.fakequant import qparams
 from invdn_mobile.model.coupling import sub_free
 from invdn_mobile.model.equalize import equalize
 from invdn_mobile.model.split import split_concats
@@ -29,6 +30,7 @@ from invdn_mobile.model.split import split_concats
 OPS_FILE = Path(__file__).resolve().parent / "integer_ops.toml"
 # Builtin op versions that take int8 tensors (LiteRT's op resolver refuses older versions for int8 inputs).
 INT8_VERSIONS = {"EXP": 2, "LEAKY_RELU": 2}
+INT8 = 9  # schema TensorType
 
 
 def spec() -> dict:
@@ -79,10 +81,15 @@ def _tflite_links(sg) -> tuple[dict[int, int], dict[int, list[int]]]:
     return producer, consumers
 
 
-def fold_float_islands(data: bytes, ops: tuple[str, ...] | None = None) -> bytes:
+def fold_float_islands(
+    data: bytes, ops: tuple[str, ...] | None = None, ranges: dict[str, tuple[float, float]] | None = None
+) -> bytes:
     """Rewrite every ``DEQUANTIZE -> OP -> QUANTIZE`` (``OP`` in ``ops``, default the toml's ``tflite.fold``) so
-    ``OP`` reads the int8 tensor and writes the quantized one; the DEQUANTIZE and QUANTIZE go when nothing else uses
-    their outputs."""
+    ``OP`` reads the integer tensor and writes the quantized one; the DEQUANTIZE and QUANTIZE go when nothing else uses
+    their outputs. Where the island crosses widths (a 16-bit tensor in, an 8-bit one out: a mixed-precision recipe's
+    16-bit convolution feeding the 8-bit hidden path), LiteRT's kernels want one width per op: a requantizing
+    QUANTIZE goes first, to an 8-bit tensor with the asymmetric int8 parameters of the calibrated range of that
+    tensor in ``ranges`` (tensor name -> (min, max)), and ``OP`` runs at 8 bits."""
     fb = _flatbuffers()
     ops = tuple(ops or spec()["tflite"]["fold"])
     model = fb.read_model_from_bytearray(bytearray(data))
@@ -91,6 +98,7 @@ def fold_float_islands(data: bytes, ops: tuple[str, ...] | None = None) -> bytes
     producer, consumers = _tflite_links(sg)
     drop: set[int] = set()
     folded = set()
+    before: dict[int, object] = {}  # op index -> a requantizing QUANTIZE to insert before it
     for k, op in enumerate(sg.operators):
         name = names[op.opcodeIndex]
         if name not in ops:
@@ -107,15 +115,48 @@ def fold_float_islands(data: bytes, ops: tuple[str, ...] | None = None) -> bytes
             continue
         op.inputs[0] = sg.operators[dq].inputs[0]
         op.outputs[0] = targets.pop()
+        wide, narrow = sg.tensors[op.inputs[0]], sg.tensors[op.outputs[0]]
+        if wide.type != narrow.type:
+            if narrow.type != INT8:
+                raise InvdnError(f"full-integer export: cannot fold {name} from type {wide.type} to {narrow.type}")
+            requant = copy.deepcopy(sg.operators[qs[0]])  # a QUANTIZE: wide tensor in, a new narrow one out
+            requant.inputs = [op.inputs[0]]
+            requant.outputs = [_narrowed(fb, model, op.inputs[0], narrow.type, ranges or {})]
+            op.inputs[0] = requant.outputs[0]
+            before[k] = requant
         drop.add(qs[0])
         if consumers[src] == [k]:
             drop.add(dq)
         folded.add(op.opcodeIndex)
-    sg.operators = [op for k, op in enumerate(sg.operators) if k not in drop]
+    kept = [(k, op) for k, op in enumerate(sg.operators) if k not in drop]
+    sg.operators = [o for k, op in kept for o in (before.get(k), op) if o is not None]
     for index in folded:
         code = model.operatorCodes[index]
         code.version = max(code.version, INT8_VERSIONS.get(names[index], code.version))
     return bytes(fb.convert_object_to_bytearray(model))
+
+
+def _narrowed(fb, model, index: int, kind: int, ranges: dict[str, tuple[float, float]]) -> int:
+    """A new activation tensor beside tensor ``index``: same shape, type ``kind`` (int8), asymmetric parameters of
+    the calibrated range ``ranges`` holds for it (as the quantizer computes them); its index."""
+    sg = model.subgraphs[0]
+    wide = sg.tensors[index]
+    name = wide.name.decode() if isinstance(wide.name, bytes) else wide.name
+    if name not in ranges:
+        raise InvdnError(f"full-integer export: no calibrated range for {name!r} to requantize it")
+    lo, hi = ranges[name]
+    scale, zero = qparams(lo, hi, 8)
+    narrow = copy.deepcopy(wide)
+    narrow.name = name + "~int8"
+    narrow.type = kind
+    narrow.quantization = fb.QuantizationParametersT()
+    narrow.quantization.scale = [scale]
+    narrow.quantization.zeroPoint = [zero]
+    narrow.quantization.min, narrow.quantization.max = [min(lo, 0.0)], [max(hi, 0.0)]
+    narrow.buffer = len(model.buffers)
+    model.buffers.append(fb.BufferT())
+    sg.tensors.append(narrow)
+    return len(sg.tensors) - 1
 
 
 HIDDEN_MARK = "~hidden"  # appended to the names of the residual blocks' hidden-path tensors by mark_hidden
@@ -123,21 +164,21 @@ HIDDEN_MARK = "~hidden"  # appended to the names of the residual blocks' hidden-
 
 def mark_hidden(data: bytes) -> bytes:
     """The FP32 flatbuffer with the output tensor of every op on a residual block's hidden path renamed with
-    ``HIDDEN_MARK`` (a quantization recipe matches it): each LEAKY_RELU and each CONV_2D that feeds one or reads one
-    (``conv1``, ``conv2`` and ``conv3r`` of the split blocks). These carry nearly all the MACs; what stays unmarked
-    is the coupling state (the Haar layers, ``conv3x``, ADD, MUL, EXP, TANH), which mixed-precision recipes keep at
-    16 bits."""
+    ``HIDDEN_MARK`` (a quantization recipe matches it): each LEAKY_RELU and each CONV_2D that reads one (``conv2``
+    and ``conv3r`` of the split blocks). These carry most of the MACs; what stays unmarked is the coupling state (the
+    Haar layers, ``conv3x``, ADD, MUL, EXP, TANH) and ``conv1``, which reads it: mixed-precision recipes keep those
+    at 16 bits, and ``conv1``'s output is requantized to 8 bits before its LEAKY_RELU (:func:`fold_float_islands`).
+    Reading the state at 8 bits instead costs the compact model about as much again as the whole 8-bit hidden path
+    (docs/int8.md, finding 6)."""
     fb = _flatbuffers()
     model = fb.read_model_from_bytearray(bytearray(data))
     names = _op_names(fb, model)
     sg = model.subgraphs[0]
     kind = [names[op.opcodeIndex] for op in sg.operators]
-    producer, consumers = _tflite_links(sg)
+    producer, _ = _tflite_links(sg)
     for k, op in enumerate(sg.operators):
         if kind[k] == "CONV_2D":
-            feeds = any(kind[c] == "LEAKY_RELU" for c in consumers[op.outputs[0]])
-            reads = op.inputs[0] in producer and kind[producer[op.inputs[0]]] == "LEAKY_RELU"
-            if not (feeds or reads):
+            if not (op.inputs[0] in producer and kind[producer[op.inputs[0]]] == "LEAKY_RELU"):
                 continue
         elif kind[k] != "LEAKY_RELU":
             continue

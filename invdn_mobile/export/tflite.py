@@ -143,9 +143,11 @@ def quantize_full(
     """Every op integer: int8 weights, ``activation_bits`` (8 or 16) activations (float I/O, or integer I/O with
     ``integer_io``), calibrated with the extremes over all calibration crops (ai-edge-quantizer's default moving
     average of per-crop extremes clips what later photos reach), the image input and output pinned to [0, 1].
-    ``state_bits`` (mixed precision): the coupling state and its elementwise ops at that many bits, the residual
-    blocks' hidden path (:func:`~invdn_mobile.export.integer.mark_hidden`: nearly all the MACs) at
-    ``activation_bits``; the quantizer puts a requantizing QUANTIZE where the two meet."""
+    ``state_bits`` (mixed precision): the coupling state, its elementwise ops and the convolutions that read it at
+    that many bits, the convolutions that read the residual blocks' hidden path
+    (:func:`~invdn_mobile.export.integer.mark_hidden`: most of the MACs) at ``activation_bits``; a requantizing
+    QUANTIZE where the two meet (the quantizer's, or :func:`~invdn_mobile.export.integer.fold_float_islands`' before
+    a LEAKY_RELU, from the calibrated range of the convolution's output)."""
     _require()
     from ai_edge_quantizer import calibrator, quantizer
     from ai_edge_quantizer.utils import qsv_utils
@@ -170,7 +172,8 @@ def quantize_full(
                 "max": np.full_like(qsvs[detail["name"]]["max"], IMAGE_RANGE[1]),
             }
         data = bytes(q.quantize(qsvs, enable_progress_report=False).quantized_model)
-    data = fold_float_islands(data)
+    ranges = {k: (float(np.min(v["min"])), float(np.max(v["max"]))) for k, v in qsvs.items() if "min" in v}
+    data = fold_float_islands(data, ranges=ranges)
     return to_integer_io(data) if integer_io else data
 
 
