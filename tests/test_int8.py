@@ -396,7 +396,7 @@ def test_mixed_file_has_int8_convolutions_and_16_bit_state_and_sits_between(comp
     the a16w8 file's."""
     pytest.importorskip("ai_edge_quantizer")
     from invdn_mobile.export import tflite
-    from invdn_mobile.export.integer import prepared, tflite_float_ops
+    from invdn_mobile.export.integer import integer_io, prepared, tflite_float_ops
     from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
 
     options = {"equalize": True, "sub_free": True, "split_concats": True}
@@ -427,6 +427,19 @@ def test_mixed_file_has_int8_convolutions_and_16_bit_state_and_sits_between(comp
         assert by_type.get((name, np.int16), 0) > 0 and by_type.get((name, np.int8), 0) == 0, name
     assert by_type.get(("QUANTIZE", np.int8), 0) > 1 and by_type.get(("QUANTIZE", np.int16), 0) > 0  # requantizing
     ref = np.clip(LiteRTRunner(fp32).run(batch), 0, 1)
+    # int8 I/O: the 16-bit ends stay as requantizations (int8 -> int16 in, int16 -> int8 out), the same computation
+    # on an 8-bit photo up to the 8-bit output step
+    mixed_io = integer_io(mixed)
+    assert tflite_float_ops(mixed_io) == []
+    io = interpreter(mixed_io)
+    for detail in io.get_input_details() + io.get_output_details():
+        assert detail["dtype"] == np.int8 and detail["quantization"][1] == -128, detail
+        assert abs(detail["quantization"][0] - 1 / 255) < 1e-7
+    io_ops = [op["op_name"] for op in io._get_ops_details()]
+    assert io_ops[0] == io_ops[-1] == "QUANTIZE" and "DEQUANTIZE" not in io_ops
+    photo = np.round(np.clip(batch, 0, 1) * 255) / 255  # an 8-bit photo: its int8 code is exact
+    out = np.clip(LiteRTRunner(mixed).run(photo), 0, 1)
+    assert float(np.abs(LiteRTRunner(mixed_io).run(photo) - out).max()) <= 0.6 / 255
     errors = {}
     for label, data in (("mixed", mixed), ("int8", tflite.quantize_full(fp32, calib))):
         errors[label] = float(np.abs(LiteRTRunner(data).run(batch) - ref).mean())

@@ -188,26 +188,49 @@ def mark_hidden(data: bytes) -> bytes:
     return bytes(fb.convert_object_to_bytearray(model))
 
 
-def integer_io(data: bytes) -> bytes:
-    """The same file with int8 input and output: the input's QUANTIZE and the output's DEQUANTIZE removed."""
+def integer_io(data: bytes, image_range: tuple[float, float] = (0.0, 1.0)) -> bytes:
+    """The same file with int8 input and output: the input's QUANTIZE and the output's DEQUANTIZE removed where they
+    convert to and from int8; where the graph computes at 16 bits at its ends (the mixed recipes), they stay as
+    requantizing QUANTIZEs (int8 -> int16 in, int16 -> int8 out) on int8 I/O tensors with the asymmetric int8
+    parameters of ``image_range`` (code = 8-bit pixel value - 128 for [0, 1])."""
     fb = _flatbuffers()
     model = fb.read_model_from_bytearray(bytearray(data))
     names = _op_names(fb, model)
     sg = model.subgraphs[0]
     remap: dict[int, int] = {}
     drop = set()
+    kept = 0  # conversions kept as requantizations (16-bit ends)
+    quantize = next((op for op in sg.operators if names[op.opcodeIndex] == "QUANTIZE"), None)
+
+    def to_int8(index: int) -> None:
+        tensor = sg.tensors[index]
+        scale, zero = qparams(*image_range, 8)
+        tensor.type = INT8
+        tensor.quantization = fb.QuantizationParametersT()
+        tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [zero]
+
     for k, op in enumerate(sg.operators):
         name = names[op.opcodeIndex]
         if name == "QUANTIZE" and op.inputs[0] in sg.inputs:
-            others = [o for o in sg.operators if o is not op and op.inputs[0] in o.inputs]
-            if not others:
+            if any(o is not op and op.inputs[0] in o.inputs for o in sg.operators):
+                continue
+            if sg.tensors[op.outputs[0]].type == INT8:
                 remap[op.inputs[0]] = op.outputs[0]
                 drop.add(k)
+            else:  # requantize the int8 image to the graph's 16 bits
+                to_int8(op.inputs[0])
+                kept += 1
         elif name == "DEQUANTIZE" and op.outputs[0] in sg.outputs:
-            remap[op.outputs[0]] = op.inputs[0]
-            drop.add(k)
-    if not drop:
-        raise InvdnError("integer I/O: the file has no input QUANTIZE or output DEQUANTIZE to remove")
+            if sg.tensors[op.inputs[0]].type == INT8:
+                remap[op.outputs[0]] = op.inputs[0]
+                drop.add(k)
+            else:  # the 16-bit result requantized to an int8 image
+                op.opcodeIndex = quantize.opcodeIndex
+                op.builtinOptionsType, op.builtinOptions = quantize.builtinOptionsType, quantize.builtinOptions
+                to_int8(op.outputs[0])
+                kept += 1
+    if not (drop or kept) or quantize is None:
+        raise InvdnError("integer I/O: the file has no input QUANTIZE or output DEQUANTIZE to convert")
     sg.operators = [op for k, op in enumerate(sg.operators) if k not in drop]
     sg.inputs = [remap.get(t, t) for t in sg.inputs]
     sg.outputs = [remap.get(t, t) for t in sg.outputs]
