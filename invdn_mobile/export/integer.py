@@ -168,8 +168,7 @@ def mark_hidden(data: bytes) -> bytes:
     and ``conv3r`` of the split blocks). These carry most of the MACs; what stays unmarked is the coupling state (the
     Haar layers, ``conv3x``, ADD, MUL, EXP, TANH) and ``conv1``, which reads it: mixed-precision recipes keep those
     at 16 bits, and ``conv1``'s output is requantized to 8 bits before its LEAKY_RELU (:func:`fold_float_islands`).
-    Reading the state at 8 bits instead costs the compact model about as much again as the whole 8-bit hidden path
-    (docs/int8.md, finding 6)."""
+    Reading the state at 8 bits instead adds two thirds again to the mixed recipe's loss (docs/int8.md, finding 6)."""
     fb = _flatbuffers()
     model = fb.read_model_from_bytearray(bytearray(data))
     names = _op_names(fb, model)
@@ -226,7 +225,8 @@ def integer_io(data: bytes, image_range: tuple[float, float] = (0.0, 1.0)) -> by
                 drop.add(k)
             else:  # the 16-bit result requantized to an int8 image
                 op.opcodeIndex = quantize.opcodeIndex
-                op.builtinOptionsType, op.builtinOptions = quantize.builtinOptionsType, quantize.builtinOptions
+                op.builtinOptionsType = quantize.builtinOptionsType
+                op.builtinOptions = copy.deepcopy(quantize.builtinOptions)
                 to_int8(op.outputs[0])
                 kept += 1
     if not (drop or kept) or quantize is None:
