@@ -429,7 +429,7 @@ def test_mixed_file_has_int8_convolutions_and_16_bit_state_and_sits_between(comp
     ref = np.clip(LiteRTRunner(fp32).run(batch), 0, 1)
     # int8 I/O: the 16-bit ends stay as requantizations (int8 -> int16 in, int16 -> int8 out), the same computation
     # on an 8-bit photo up to the 8-bit output step
-    mixed_io = integer_io(mixed)
+    mixed_io = integer_io(mixed, tflite.IMAGE_RANGE)
     assert tflite_float_ops(mixed_io) == []
     io = interpreter(mixed_io)
     for detail in io.get_input_details() + io.get_output_details():

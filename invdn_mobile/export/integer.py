@@ -121,7 +121,7 @@ def fold_float_islands(
                 raise InvdnError(f"full-integer export: cannot fold {name} from type {wide.type} to {narrow.type}")
             requant = copy.deepcopy(sg.operators[qs[0]])  # a QUANTIZE: wide tensor in, a new narrow one out
             requant.inputs = [op.inputs[0]]
-            requant.outputs = [_narrowed(fb, model, op.inputs[0], narrow.type, ranges or {})]
+            requant.outputs = [_narrowed(fb, model, op.inputs[0], ranges or {})]
             op.inputs[0] = requant.outputs[0]
             before[k] = requant
         drop.add(qs[0])
@@ -136,22 +136,27 @@ def fold_float_islands(
     return bytes(fb.convert_object_to_bytearray(model))
 
 
-def _narrowed(fb, model, index: int, kind: int, ranges: dict[str, tuple[float, float]]) -> int:
-    """A new activation tensor beside tensor ``index``: same shape, type ``kind`` (int8), asymmetric parameters of
-    the calibrated range ``ranges`` holds for it (as the quantizer computes them); its index."""
+def _int8_quantization(fb, lo: float, hi: float):
+    """Per-tensor asymmetric int8 parameters for ``[lo, hi]``, as the quantizer computes them."""
+    scale, zero = qparams(lo, hi, 8)
+    quantization = fb.QuantizationParametersT()
+    quantization.scale, quantization.zeroPoint = [scale], [zero]
+    return quantization
+
+
+def _narrowed(fb, model, index: int, ranges: dict[str, tuple[float, float]]) -> int:
+    """A new int8 activation tensor beside tensor ``index``: same shape, the asymmetric int8 parameters of the
+    calibrated range ``ranges`` holds for it; its index."""
     sg = model.subgraphs[0]
     wide = sg.tensors[index]
     name = wide.name.decode() if isinstance(wide.name, bytes) else wide.name
     if name not in ranges:
         raise InvdnError(f"full-integer export: no calibrated range for {name!r} to requantize it")
     lo, hi = ranges[name]
-    scale, zero = qparams(lo, hi, 8)
     narrow = copy.deepcopy(wide)
     narrow.name = name + "~int8"
-    narrow.type = kind
-    narrow.quantization = fb.QuantizationParametersT()
-    narrow.quantization.scale = [scale]
-    narrow.quantization.zeroPoint = [zero]
+    narrow.type = INT8
+    narrow.quantization = _int8_quantization(fb, lo, hi)
     narrow.quantization.min, narrow.quantization.max = [min(lo, 0.0)], [max(hi, 0.0)]
     narrow.buffer = len(model.buffers)
     model.buffers.append(fb.BufferT())
@@ -187,7 +192,7 @@ def mark_hidden(data: bytes) -> bytes:
     return bytes(fb.convert_object_to_bytearray(model))
 
 
-def integer_io(data: bytes, image_range: tuple[float, float] = (0.0, 1.0)) -> bytes:
+def integer_io(data: bytes, image_range: tuple[float, float]) -> bytes:
     """The same file with int8 input and output: the input's QUANTIZE and the output's DEQUANTIZE removed where they
     convert to and from int8; where the graph computes at 16 bits at its ends (the mixed recipes), they stay as
     requantizing QUANTIZEs (int8 -> int16 in, int16 -> int8 out) on int8 I/O tensors with the asymmetric int8
@@ -202,11 +207,8 @@ def integer_io(data: bytes, image_range: tuple[float, float] = (0.0, 1.0)) -> by
     quantize = next((op for op in sg.operators if names[op.opcodeIndex] == "QUANTIZE"), None)
 
     def to_int8(index: int) -> None:
-        tensor = sg.tensors[index]
-        scale, zero = qparams(*image_range, 8)
-        tensor.type = INT8
-        tensor.quantization = fb.QuantizationParametersT()
-        tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [zero]
+        sg.tensors[index].type = INT8
+        sg.tensors[index].quantization = _int8_quantization(fb, *image_range)
 
     for k, op in enumerate(sg.operators):
         name = names[op.opcodeIndex]

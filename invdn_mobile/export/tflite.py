@@ -174,7 +174,7 @@ def quantize_full(
         data = bytes(q.quantize(qsvs, enable_progress_report=False).quantized_model)
     ranges = {k: (float(np.min(v["min"])), float(np.max(v["max"]))) for k, v in qsvs.items() if "min" in v}
     data = fold_float_islands(data, ranges=ranges)
-    return to_integer_io(data) if integer_io else data
+    return to_integer_io(data, IMAGE_RANGE) if integer_io else data
 
 
 def _regex(keep_float: tuple[str, ...]) -> str:
