@@ -21,7 +21,7 @@ import numpy as np
 
 from invdn_mobile.denoise import denoise_array, ensemble_fn
 from invdn_mobile.errors import InvdnError, first_line
-from invdn_mobile.export.registry import Gate
+from invdn_mobile.gates import Gate
 from invdn_mobile.imageio import list_images, read_image
 from invdn_mobile.metrics import psnr, ssim
 from invdn_mobile.noise import make_noisy

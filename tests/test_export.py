@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from invdn_mobile.cli.main import app
-from invdn_mobile.export.registry import FORMATS, GATES
+from invdn_mobile.export.registry import FORMATS
+from invdn_mobile.gates import GATES
 from invdn_mobile.export.targets import all_format_precisions
 from invdn_mobile.model.checkpoint import default_weights, read_meta
 

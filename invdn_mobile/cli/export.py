@@ -170,7 +170,7 @@ def _rows(entry: dict, target: str) -> list:
 def _sensitivity(job, model, meta, images: Path | None, calibration: Path | None, export_tile: int) -> dict:
     """Run the INT8 sensitivity search for one job; the export options it implies."""
     from invdn_mobile.cli.common import progress_bar
-    from invdn_mobile.export.registry import GATES
+    from invdn_mobile.gates import GATES
     from invdn_mobile.export.sensitivity import SEARCH_TILE, search
     from invdn_mobile.model import Denoiser
 

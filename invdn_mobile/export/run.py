@@ -13,7 +13,8 @@ from invdn_mobile.atomic import atomic_dir, atomic_path, make_dir, remove_artifa
 from invdn_mobile.errors import InvdnError, first_line
 from invdn_mobile.export.manifest import artifact_name, describe, entry_for, sha256, write_manifest
 from invdn_mobile.export.photos import calibration_data, sample_photos
-from invdn_mobile.export.registry import FP16_COMPUTE_GATE, GATES, check_precision, get_format
+from invdn_mobile.export.registry import check_precision, get_format
+from invdn_mobile.gates import FP16_COMPUTE_GATE, GATES
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.macs import model_macs
 from invdn_mobile.parity import combined_status, fp16_compute_row, measure, parity_set, unverified_row
