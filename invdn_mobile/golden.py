@@ -28,7 +28,7 @@ from PIL import Image
 from invdn_mobile.atomic import atomic_path, output_dir
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.photos import sample_photos
-from invdn_mobile.export.run import export_artifacts
+from invdn_mobile.export.run import ExportJob, export_artifacts
 from invdn_mobile.export.targets import get_target
 from invdn_mobile.imageio import encode_png, read_image
 from invdn_mobile.model.checkpoint import default_weights, load_weights
@@ -383,10 +383,11 @@ def write_replay(out_dir: Path | str, log: Callable[[str], None] = print) -> lis
         parity = Path(tmp) / "parity"
         parity.mkdir()
         Image.fromarray(clean).save(parity / REPLAY_PHOTO)
-        result = export_artifacts(
-            model, meta, weights, target.format, target.precision, REPLAY_TILE, Path(tmp) / "export",
-            False, parity, None, (REPLAY_NOISE,), options=target.options(REPLAY_VARIANT), log=log,
+        job = ExportJob(
+            model, meta, weights, target.format, target.precision, Path(tmp) / "export", REPLAY_TILE,
+            z_input_variant=False, images=parity, noises=(REPLAY_NOISE,), options=target.options(REPLAY_VARIANT),
         )  # fmt: skip
+        result = export_artifacts(job, log=log)
         (entry,) = result.entries
         if result.failed:
             raise InvdnError(f"{entry['file']} failed its parity gate: {'; '.join(entry['gate']['failures'])}")

@@ -25,8 +25,8 @@ import numpy as np
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.imageio import read_image
 from invdn_mobile.noise import make_noisy, parse_noise
+from invdn_mobile.schema import ESTIMATOR, StrengthSpec, checked
 
-ESTIMATOR = "donoho-haar-diagonal-mad-v1"
 SIGMA_KNOTS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 14.0, 17.0, 20.0, 25.0, 30.0)
 BANDWIDTH = 1.0  # kernel width (sigma units) of the fit
 CALIBRATION_NOISES = (
@@ -109,26 +109,8 @@ class StrengthCurve:
     @classmethod
     def from_dict(cls, value: Any, source: Path | str) -> StrengthCurve:
         """A curve from weights metadata or a manifest, checked (one-line errors naming ``source``)."""
-
-        def bad(why: str) -> InvdnError:
-            return InvdnError(f"{source}: weights metadata: strength {why}")
-
-        if not isinstance(value, dict):
-            raise bad(f"must be an object with sigma and strength lists, got {value!r}")
-        if value.get("estimator", ESTIMATOR) != ESTIMATOR:
-            raise bad(f"estimator {value.get('estimator')!r} is not {ESTIMATOR!r} (written by a newer version?)")
-        xs, ys = value.get("sigma"), value.get("strength")
-        if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys) or len(xs) < 1:
-            raise bad("sigma and strength must be lists of the same, non-zero length")
-        numbers = [v for v in xs + ys if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if len(numbers) != 2 * len(xs) or not all(math.isfinite(v) for v in numbers):
-            raise bad("values must be finite numbers")
-        if any(b <= a for a, b in zip(xs, xs[1:])) or xs[0] < 0:
-            raise bad(f"sigma must be increasing from >= 0, got {xs}")
-        if any(not 0.0 <= s <= 1.0 for s in ys):
-            raise bad(f"values must lie in [0, 1], got {ys}")
-        calibration = value.get("calibration")
-        return cls(tuple(float(v) for v in xs), tuple(float(v) for v in ys), calibration=calibration)
+        spec = checked(StrengthSpec, value, source, "weights metadata: strength")
+        return cls(tuple(spec.sigma), tuple(spec.strength), calibration=spec.calibration)
 
 
 def curve_of(meta: dict) -> StrengthCurve | None:

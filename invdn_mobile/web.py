@@ -25,7 +25,7 @@ from invdn_mobile.atomic import atomic_dir
 from invdn_mobile.denoise import resolve_weights
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.manifest import read_manifest, sha256
-from invdn_mobile.export.run import export_artifacts
+from invdn_mobile.export.run import ExportJob, export_artifacts
 from invdn_mobile.export.targets import get_target, load_targets
 from invdn_mobile.model.checkpoint import load_weights, read_meta
 from invdn_mobile.parity import DEFAULT_NOISES
@@ -169,7 +169,7 @@ def ensure_exported(
         variant = read_meta(path).get("variant") or variant
     options = target.options(variant)
     out_dir = Path(export_root) / target.name
-    keep = options["keep_float"] if target.precision == "int8" else None
+    keep = list(options.keep_float) if target.precision == "int8" else None
     entry = find_reusable(out_dir, target.precision, tile, sha256(path), keep)
     if entry is not None:
         log(f"[{target.name}] reusing {out_dir / entry['file']}")
@@ -178,21 +178,11 @@ def ensure_exported(
         return Model(target.name, entry | {"strength": strength}, out_dir / entry["file"])
     log(f"[{target.name}] exporting onnx {target.precision} tile {tile} -> {out_dir}")
     model, meta = load_weights(path, None if weights else variant)
-    result = export_artifacts(
-        model,
-        meta,
-        path,
-        "onnx",
-        target.precision,
-        tile,
-        out_dir,
-        target.z_input_variant,
-        images,
-        calibration,
-        noises or DEFAULT_NOISES,
-        options=options,
-        log=lambda msg: log(f"  {msg}"),
-    )
+    job = ExportJob(
+        model, meta, path, "onnx", target.precision, out_dir, tile, target.z_input_variant, images, calibration,
+        noises or DEFAULT_NOISES, options=options,
+    )  # fmt: skip
+    result = export_artifacts(job, log=lambda msg: log(f"  {msg}"))
     entry = next(e for e in result.entries if not e["z"]["as_input"])
     if entry["gate"]["status"] != "pass":
         why = "; ".join(entry["gate"]["failures"]) or entry["gate"].get("reason", "")

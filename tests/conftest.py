@@ -59,7 +59,30 @@ def require_part(part: str, missing: str | None) -> None:
     if missing:
         if os.environ.get("INVDN_CI"):
             pytest.fail(f"{part}: {missing} (CI must run every part)", pytrace=False)
-        pytest.skip(f"{part}: {missing}")
+        pytest.skip(f"{part}: {missing}", allow_module_level=True)
+
+
+def require_module(name: str):
+    """Import an optional converter or runtime the suite needs (part ``python extras``): a skip naming the module and
+    the extra locally, a failure in CI. Returns the module."""
+    import importlib
+
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        require_part("python extras", f"{name} is not installed ({exc}); `make setup` installs every extra")
+        raise  # not reached: require_part skipped or failed
+    require_part("python extras", None)
+    return module
+
+
+def require_weights(variant: str) -> Path:
+    """The bundled weights of ``variant`` (part of the package: missing is a failure in CI, a named skip locally)."""
+    from invdn_mobile.model.checkpoint import default_weights
+
+    path = default_weights(variant)
+    require_part("bundled weights", None if path else f"no bundled {variant} weights in this install")
+    return path
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

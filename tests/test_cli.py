@@ -92,9 +92,17 @@ def test_denoise_without_weights_is_a_clear_error(tmp_path, monkeypatch):
     assert result.stderr.strip() == "error: no bundled weights for variant 'paper' in this install: pass --weights PATH"
 
 
-def test_denoise_wrong_variant_weights(tmp_path, tiny_weights):
-    result = invoke("denoise", "x.png", "-o", tmp_path, "--weights", tiny_weights, "--variant", "compact")
-    assert result.exit_code != 0 and "error:" in result.stderr
+def test_denoise_wrong_variant_weights(tmp_path, tiny_weights, sample_clean):
+    """The tiny weights record no variant name (a custom network): --variant compact must still be refused, naming
+    the file and what it holds, before any output is written."""
+    photo = sample_clean / "cups.png"
+    result = invoke("denoise", photo, "-o", tmp_path / "out", "--weights", tiny_weights, "--variant", "compact")
+    one = result.stderr.strip()
+    assert result.exit_code == 2 and one.count("\n") == 0
+    assert one.startswith(f"error: {tiny_weights} holds a custom network") and one.endswith("not 'compact'"), one
+    assert not (tmp_path / "out").exists()
+    ok = invoke("denoise", photo, "-o", tmp_path / "out2", "--weights", tiny_weights, "--strength", "1")
+    assert ok.exit_code == 0, ok.output  # the same file without --variant loads
 
 
 @pytest.mark.parametrize("mode", ["16bit", "gray", "alpha"])

@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import require_module
 from typer.testing import CliRunner
 
 from invdn_mobile.cli.main import app
@@ -21,7 +22,7 @@ from invdn_mobile.runtimes.coreml_mil import MilProgram, MilRunner
 from invdn_mobile.runtimes.onnxrt import OrtRunner
 
 TILE = 32
-ct = pytest.importorskip("coremltools")
+ct = require_module("coremltools")
 
 
 @pytest.fixture(scope="module")

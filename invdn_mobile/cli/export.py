@@ -77,80 +77,72 @@ def export(
             "worst groups in float until the drop is half the gate, and record it all in the manifest.",
         ),
     ] = False,
+    cpu_only: Annotated[
+        bool,
+        typer.Option(
+            "--cpu-only",
+            help="With --format tflite: the file is for the CPU, so skip the check that the LiteRT GPU delegate "
+            "can run it (dynamic-range int8dyn has no GPU kernels).",
+        ),
+    ] = False,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified",
+            help="Exit 0 even when an artifact could not be executed here (status unverified); by default that "
+            "is an error, as a failed gate is.",
+        ),
+    ] = False,
 ) -> None:
     """Export the fixed-seed denoiser, execute every artifact on the held-out parity set (Core ML through the
     reference evaluator of its ML Program), print the table with each artifact's status (pass, fail, unverified) and
-    exit non-zero when any fails.
+    exit non-zero when any fails or could not be executed (unverified; --allow-unverified accepts that).
 
     A target recipe (invdn_mobile/export/targets/*.toml) names format, precision, tile and variants; each artifact is
     written with a `-zin` twin that takes z_HF as a second input, into export/out/<target>/ with a manifest.json.
 
     Examples: `invdn export onnx-fp32` (one recipe); `invdn export all` (every recipe: the main job);
     `invdn export --format onnx --precision int8 --variant compact --tile 128` (explicit)."""
+    from dataclasses import replace
+
     from invdn_mobile.atomic import output_dir
     from invdn_mobile.denoise import resolve_weights
-    from invdn_mobile.export.registry import check_precision, get_format
-    from invdn_mobile.export.run import export_artifacts
-    from invdn_mobile.export.targets import get_target, load_targets
+    from invdn_mobile.export.run import ExportJob, export_artifacts
+    from invdn_mobile.export.targets import plan
     from invdn_mobile.model.checkpoint import load_weights
     from invdn_mobile.parity import count_line, markdown
     from invdn_mobile.tiling import check_options
 
-    name = target or target_opt
-    if name and (fmt or precision):
-        fail("give a target, or --format and --precision, not both")
-    if name == "all":
-        jobs = [t for t in load_targets().values() if t.in_all]
-    elif name:
-        jobs = [get_target(name)]
-    elif fmt and precision:
-        from invdn_mobile.export.targets import Target
-
-        jobs = [Target(name=f"{fmt}-{precision}", format=fmt, precision=precision, variants=[variant or "paper"])]
-    else:
-        fail("say what to export: a target (see --help), 'all', or --format and --precision")
-    for job in jobs:  # validate every job before any work
-        check_precision(get_format(job.format), job.precision)
+    runs = plan(target or target_opt, fmt, precision, variant, weights is not None, cpu_only)
     if tile is not None:
         check_options(tile, None, whole=False)
     noises = _noises(noise)
+    one_job = len({job.name for job, _ in runs}) == 1
     rows, statuses = [], []
-    # --variant (or --weights: the file's own variant) picks one variant for every job; else each recipe's list
-    runs = [(job, v) for job in jobs for v in ([variant] if variant else [None] if weights else job.variants)]
     for job, model_variant in runs:
         path = resolve_weights(weights, model_variant or "paper")
         model, meta = load_weights(path, model_variant)
-        model_variant = meta.get("variant", model_variant)
-        out_dir = out if (out and len(jobs) == 1) else (out or OUT_ROOT) / job.name
+        model_variant = meta.get("variant") or model_variant or "custom"
+        out_dir = out if (out and one_job) else (out or OUT_ROOT) / job.name
         typer.echo(f"[{job.name}] {model_variant} {job.format} {job.precision} tile {tile or job.tile} -> {out_dir}")
-        options = job.options(model_variant)
-        if keep_float is not None:
-            options["keep_float"] = list(keep_float)
+        options = job.options(model_variant, keep_float)
         if sensitivity and job.precision == "int8":
-            options |= _sensitivity(job, model, meta, images, calibration, tile or job.tile)
+            options = replace(options, **_sensitivity(job, model, meta, images, calibration, tile or job.tile))
+        spec = ExportJob(
+            model, meta, path, job.format, job.precision, out_dir, tile or job.tile, z_variant and job.z_input_variant,
+            images, calibration, noises, options=options,
+        )  # fmt: skip
         with output_dir(out_dir):  # a failed export leaves no empty folder
-            result = export_artifacts(
-                model,
-                meta,
-                path,
-                job.format,
-                job.precision,
-                tile or job.tile,
-                out_dir,
-                z_variant and job.z_input_variant,
-                images,
-                calibration,
-                noises,
-                options=options,
-                log=lambda msg: typer.echo(f"  {msg}"),
-            )
+            result = export_artifacts(spec, log=lambda msg: typer.echo(f"  {msg}"))
         statuses += result.statuses
         rows += [row for e in result.entries for row in _rows(e, job.name)]
     typer.echo(markdown(rows))
     typer.echo(count_line(statuses))
-    failed = statuses.count("fail")
+    failed, unverified = statuses.count("fail"), statuses.count("unverified")
     if failed:
         fail(f"{failed} artifact(s) failed their parity gate (renamed *.rejected)", 1)
+    if unverified and not allow_unverified:
+        fail(f"{unverified} artifact(s) could not be executed here (unverified; --allow-unverified accepts that)", 1)
 
 
 def _rows(entry: dict, target: str) -> list:
@@ -168,34 +160,22 @@ def _rows(entry: dict, target: str) -> list:
 
 
 def _sensitivity(job, model, meta, images: Path | None, calibration: Path | None, export_tile: int) -> dict:
-    """Run the INT8 sensitivity search for one job; the export options it implies."""
+    """The INT8 sensitivity search for one job, with a progress bar; the export-option fields it implies."""
     from invdn_mobile.cli.common import progress_bar
-    from invdn_mobile.gates import GATES
-    from invdn_mobile.export.sensitivity import SEARCH_TILE, search
-    from invdn_mobile.model import Denoiser
+    from invdn_mobile.export.sensitivity import choose_keep_float
 
-    z = meta.get("z", {})
-    tile = min(SEARCH_TILE, export_tile)
-    denoiser = Denoiser(model, tile=(tile, tile), seed=int(z.get("seed", 0)), z_scale=float(z.get("scale", 1.0)))
-    target = GATES[job.precision].max_drop_db / 2
     with progress_bar() as bar:
         task = bar.add_task("sensitivity", total=None)
-        result = search(
-            job.format,
-            denoiser.eval(),
-            images,
-            calibration,
-            target,
-            tile,
-            log=typer.echo,
+        result, fields = choose_keep_float(
+            job.format, job.precision, model, meta, images, calibration, export_tile, log=typer.echo,
             progress=lambda: bar.advance(task),
-        )
+        )  # fmt: skip
     typer.echo(result.table())
     typer.echo(
         f"  keep in float: {', '.join(result.keep_float) or 'nothing'} (drop {result.chosen_drop:+.3f} dB "
-        f"at tile {tile}, target {target} dB)"
+        f"at tile {min(export_tile, result.tile)})"
     )
-    return {"keep_float": result.patterns, "sensitivity": result.to_dict()}
+    return fields
 
 
 @cli_errors

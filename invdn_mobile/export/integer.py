@@ -23,6 +23,7 @@ from pathlib import Path
 
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.fakequant import qparams
+from invdn_mobile.export.registry import ExportOptions
 from invdn_mobile.model.coupling import sub_free
 from invdn_mobile.model.equalize import equalize
 from invdn_mobile.model.split import split_concats
@@ -37,21 +38,20 @@ def spec() -> dict:
     return tomllib.loads(OPS_FILE.read_text())
 
 
-def prepared(denoiser, options: dict | None):
-    """The denoiser a full-integer export converts: with ``options['equalize']``, a copy whose residual blocks are
-    cross-layer equalized (an exact float rescaling, :mod:`invdn_mobile.model.equalize`); with ``options['sub_free']``
+def prepared(denoiser, options: ExportOptions):
+    """The denoiser a full-integer export converts: with ``options.equalize``, a copy whose residual blocks are
+    cross-layer equalized (an exact float rescaling, :mod:`invdn_mobile.model.equalize`); with ``options.sub_free``
     its couplings rewritten without subtraction (exact, :func:`invdn_mobile.model.coupling.sub_free`); with
-    ``options['split_concats']`` its concatenations and Haar layers split by channel group (exact,
+    ``options.split_concats`` its concatenations and Haar layers split by channel group (exact,
     :func:`invdn_mobile.model.split.split_concats`)."""
-    options = options or {}
-    if not any(options.get(k) for k in ("equalize", "sub_free", "split_concats")):
+    if not (options.equalize or options.sub_free or options.split_concats):
         return denoiser
     denoiser = copy.deepcopy(denoiser)
-    if options.get("equalize"):
+    if options.equalize:
         equalize(denoiser.model)
-    if options.get("sub_free"):
+    if options.sub_free:
         sub_free(denoiser.model)
-    if options.get("split_concats"):
+    if options.split_concats:
         split_concats(denoiser.model)
     return denoiser.eval()
 
@@ -245,21 +245,23 @@ def integer_io(data: bytes, image_range: tuple[float, float]) -> bytes:
 
 
 def tflite_float_ops(data: bytes) -> list[str]:
-    """Ops of a ``.tflite`` that compute in float between its first QUANTIZE and its last DEQUANTIZE (or anywhere,
-    when the file has int8 I/O), or that are not on the toml's ``tflite.ops`` list; empty: the file is integer."""
+    """Ops of a ``.tflite`` that compute in float, or that are not on the toml's ``tflite.ops`` list; empty: the file
+    is integer. The float I/O boundary is allowed: a QUANTIZE that reads a graph input (the image, or z in a ``-zin``
+    twin) and a DEQUANTIZE that writes a graph output."""
     fb = _flatbuffers()
     model = fb.read_model_from_bytearray(bytearray(data))
     names = _op_names(fb, model)
     sg = model.subgraphs[0]
     allowed = set(spec()["tflite"]["ops"])
     float_types = {0, 1, 10, 16}  # FLOAT32, FLOAT16, FLOAT64, BFLOAT16 (schema TensorType)
-    ops = sg.operators
-    first = next((k for k, op in enumerate(ops) if names[op.opcodeIndex] == "QUANTIZE"), 0)
-    last = max((k for k, op in enumerate(ops) if names[op.opcodeIndex] == "DEQUANTIZE"), default=len(ops))
+    graph_in, graph_out = set(sg.inputs), set(sg.outputs)
     problems = []
-    for k, op in enumerate(ops):
+    for k, op in enumerate(sg.operators):
         name = names[op.opcodeIndex]
-        if (k == first and name == "QUANTIZE") or (k == last and name == "DEQUANTIZE"):
+        boundary = (name == "QUANTIZE" and set(op.inputs) <= graph_in) or (
+            name == "DEQUANTIZE" and set(op.outputs) <= graph_out
+        )
+        if boundary:
             continue
         tensors = [t for t in list(op.inputs) + list(op.outputs) if t >= 0]
         floats = [sg.tensors[t] for t in tensors if sg.tensors[t].type in float_types]

@@ -12,6 +12,7 @@ import torch
 
 from invdn_mobile.errors import InvdnError, missing_extra
 from invdn_mobile.export.integer import onnx_float_ops, onnx_hidden_tensors, prepared
+from invdn_mobile.export.registry import ExportOptions
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes.onnxrt import OrtRunner
@@ -189,25 +190,24 @@ def _mixed_overrides(model, activation_bits: int, state_bits: int) -> dict:
 
 def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:
     """Write one ONNX artifact to ``path`` (the caller makes the write atomic). INT8 keeps the layers whose module
-    path contains one of ``options['keep_float']`` in float."""
+    path contains one of ``options.keep_float`` in float."""
     onnx = _require()
-    options = options or {}
-    full = precision == "int8" and options.get("full_integer")
+    options = options or ExportOptions()
+    full = precision == "int8" and options.full_integer
     model = to_onnx_fp32(prepared(denoiser, options) if full else denoiser, tile)
     if precision == "fp16":
         model = to_fp16(model)
     elif precision == "int8":
         if not calibration:
             raise InvdnError("INT8 export needs calibration data")
-        reduce_range = bool(options.get("reduce_range"))
+        reduce_range = options.reduce_range
         if full:
-            bits = int(options.get("activation_bits", 8))
-            model = to_int8_full(model, calibration, reduce_range, bits, options.get("state_bits"))
+            model = to_int8_full(model, calibration, reduce_range, options.activation_bits, options.state_bits)
             problems = onnx_float_ops(model)
             if problems:
                 raise InvdnError(f"{Path(path).name}: not full-integer: {'; '.join(problems[:5])}")
         else:
-            keep = tuple(options.get("keep_float", ()))
+            keep = options.keep_float
             exclude = nodes_matching(model, keep) if keep else ()
             model = to_int8(model, calibration, exclude=exclude, reduce_range=reduce_range)
     elif precision != "fp32":

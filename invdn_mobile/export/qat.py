@@ -129,8 +129,14 @@ def finetune(
         step += 1
         if step % observe_every == 0 or step % eval_every == 0:
             sim.observe(feeds)
+        if not math.isfinite(losses[-1]):
+            raise InvdnError(f"quantization-aware fine-tuning diverged at step {step}: the loss is {losses[-1]} "
+                             f"(try a lower learning rate than {lr:g})")
         if step % eval_every == 0:
             q, f = _score(sim, teacher, noisy_d, clean_d)
+            if not (math.isfinite(q) and math.isfinite(f)):
+                raise InvdnError(f"quantization-aware fine-tuning diverged at step {step}: its score is {q} dB "
+                                 f"(int8) / {f} dB (float) (try a lower learning rate than {lr:g})")
             history.append({"step": step, "int8_drop_db": round(q, 4), "float_drop_db": round(f, 4)})
             if q < best[0] and f <= FLOAT_BUDGET:
                 best = (q, step, copy.deepcopy(student.state_dict()))

@@ -1,20 +1,39 @@
 """The one table of export formats: CLI choices, validation, ``export all``, parity and benchmarks all read it.
 
-A new format is one row here, one backend module with ``export(denoiser, precision, tile, path, calibration,
-options)`` and ``inspect(path) -> {"ops", "max_rank", "macs"}`` (plus ``validate(path, entry) -> problems`` for a
-structural check of the file against its manifest entry), and one runtime in ``invdn_mobile.runtimes``. Rows are
-looked up by name, never by position.
+A new format is one row here (with the recipe options its exporter reads), one backend module with
+``export(denoiser, precision, tile, path, calibration, options: ExportOptions)`` and
+``inspect(path) -> {"ops", "max_rank", "macs"}`` (plus ``validate(path, entry) -> problems`` for a structural check
+of the file against its manifest entry), and one runtime in ``invdn_mobile.runtimes``. Rows are looked up by name,
+never by position.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from invdn_mobile.errors import InvdnError
 
 # int8dyn: int8 weights, activations quantized at run time (TFLite's dynamic-range mode; float I/O)
 PRECISIONS = ("fp32", "fp16", "int8", "int8dyn")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What one export reads beyond format, precision and tile (a backend reads only the fields its format lists in
+    ``Format.options``)."""
+
+    keep_float: tuple[str, ...] = ()  # INT8: layers whose name contains one of these stay float
+    cpu_only: bool = False  # TFLite: skip the LiteRT GPU delegate op check
+    full_integer: bool = False  # INT8: every op integer (checked on the written file; docs/int8.md)
+    integer_io: bool = False  # full-integer TFLite: int8 input and output instead of float
+    equalize: bool = False  # full integer: cross-layer equalization of the weights first (exact float rescaling)
+    activation_bits: int = 8  # full integer: 16 = 16-bit activations with int8 weights (a16w8)
+    state_bits: int | None = None  # full integer, mixed: the coupling state at these bits, the blocks' convs at 8
+    sub_free: bool = False  # full integer: the couplings rewritten without SUB (exact; model.coupling.sub_free)
+    split_concats: bool = False  # full integer: no concatenation, Haar split per channel group (exact; model.split)
+    reduce_range: bool = False  # ONNX INT8: 7-bit weights (x86 without VNNI saturates int16 pair sums otherwise)
+    sensitivity: dict | None = field(default=None, compare=False)  # the INT8 search that chose keep_float, if any
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,8 @@ class Format:
     image_io: bool = False  # the constant-z artifact takes and gives an RGB image (the -zin twin: tensors)
     # the runtime here computes in FP32 whatever the artifact stores, so FP16 artifacts also get an FP16-compute row
     fp16_compute_row: bool = False
+    # the recipe options (fields of ExportOptions) its exporter reads; a recipe setting another is refused
+    options: tuple[str, ...] = ()
 
     def module(self):
         return importlib.import_module(self.backend)
@@ -61,6 +82,8 @@ register(
         extra="export-onnx",
         needs_calibration=("int8",),
         fp16_compute_row=True,
+        options=("keep_float", "full_integer", "activation_bits", "state_bits", "equalize", "sub_free",
+                 "split_concats", "reduce_range"),
     )
 )
 register(
@@ -74,6 +97,8 @@ register(
         extra="export-tflite",
         needs_calibration=("int8",),
         fp16_compute_row=True,
+        options=("keep_float", "full_integer", "integer_io", "activation_bits", "state_bits", "equalize", "sub_free",
+                 "split_concats", "cpu_only"),
     )
 )
 register(

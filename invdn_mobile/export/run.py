@@ -13,13 +13,13 @@ from invdn_mobile.atomic import atomic_dir, atomic_path, make_dir, remove_artifa
 from invdn_mobile.errors import InvdnError, first_line
 from invdn_mobile.export.manifest import artifact_name, describe, entry_for, sha256, write_manifest
 from invdn_mobile.export.photos import calibration_data, sample_photos
-from invdn_mobile.export.registry import check_precision, get_format
+from invdn_mobile.export.registry import ExportOptions, check_precision, get_format
 from invdn_mobile.gates import FP16_COMPUTE_GATE, GATES
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.macs import model_macs
-from invdn_mobile.parity import combined_status, fp16_compute_row, measure, parity_set, unverified_row
+from invdn_mobile.parity import DEFAULT_NOISES, combined_status, fp16_compute_row, measure, parity_set, unverified_row
 from invdn_mobile.runtimes import load_runner
-from invdn_mobile.tiling import check_options
+from invdn_mobile.tiling import DEFAULT_TILE, check_options
 
 _SETS: dict[tuple, object] = {}  # parity sets (photos and PyTorch outputs), per weights/tile/z/photos/noises
 
@@ -37,68 +37,75 @@ class ExportResult:
         return [e["gate"]["status"] for e in self.entries]
 
 
-def export_artifacts(
-    model,
-    meta: dict,
-    weights_path: Path,
-    fmt_name: str,
-    precision: str,
-    tile: int,
-    out_dir: Path,
-    z_input_variant: bool,
-    images: Path | None,
-    calibration: Path | None,
-    noises: tuple[str, ...],
-    calibration_count: int = 16,
-    options: dict | None = None,
-    log=print,
-) -> ExportResult:
+@dataclass(frozen=True)
+class ExportJob:
+    """One export: the weights, what to make of them (format, precision, tile, options) and where, and what to
+    check it on (the parity photos and noises; the INT8 calibration photos)."""
+
+    model: object  # the InvDN network
+    meta: dict  # its checked weights metadata (z, variant, strength curve)
+    weights_path: Path
+    format: str
+    precision: str
+    out_dir: Path
+    tile: int = DEFAULT_TILE
+    z_input_variant: bool = True  # also the artifact that takes z as a second input
+    images: Path | None = None  # parity photos (default samples/heldout)
+    calibration: Path | None = None  # INT8 calibration photos (default samples/calibration)
+    noises: tuple[str, ...] = DEFAULT_NOISES
+    calibration_count: int = 16
+    options: ExportOptions = ExportOptions()
+
+
+def export_artifacts(job: ExportJob, log=print) -> ExportResult:
     """Export the constant-z artifact (and the z-input variant), execute each on the parity set, gate, and record the
     manifest. A failing artifact is renamed ``*.rejected``."""
-    fmt = get_format(fmt_name)
+    fmt = get_format(job.format)
+    precision, tile, options, model, out_dir = job.precision, job.tile, job.options, job.model, job.out_dir
     check_precision(fmt, precision)
     multiple = model.config.multiple
     check_options(tile, None, multiple, whole=False)
     make_dir(out_dir)
-    z = meta.get("z", {})
+    z = job.meta.get("z", {})
     seed, scale = int(z.get("seed", 0)), float(z.get("scale", 1.0))
-    variant = meta.get("variant") or "custom"
+    variant = job.meta.get("variant") or "custom"
     reference_denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
-    pset = parity_reference(model, weights_path, tile, seed, scale, images, noises)
+    pset = parity_reference(model, job.weights_path, tile, seed, scale, job.images, job.noises)
     torch_macs = model_macs(model, tile, tile)["denoiser"]
     result = ExportResult()
-    for z_input in (False, True) if z_input_variant else (False,):
+    for z_input in (False, True) if job.z_input_variant else (False,):
         denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale, z_input=z_input).eval()
         name = artifact_name(variant, tile, precision, z_input, fmt.suffix)
         path = out_dir / name
         z_arr = reference_denoiser.z.numpy() if z_input else None
         calib = None
         if precision in fmt.needs_calibration:
-            calib = calibration_data(calibration, tile, calibration_count, z_arr)
+            calib = calibration_data(job.calibration, tile, job.calibration_count, z_arr)
         started = time.perf_counter()
         rejected = path.with_name(path.name + ".rejected")
         remove_artifact(rejected)
         with (atomic_dir if fmt.directory else atomic_path)(path) as tmp:
             fmt.module().export(denoiser, precision, tile, tmp, calib, options)
         seconds = time.perf_counter() - started
-        entry = describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, weights_path, torch_macs)
-        entry["strength"] = meta.get("strength")  # the weights' noise-adaptive strength curve, for the apps
+        entry = describe(
+            path, fmt, precision, tile, variant, model, z_input, seed, scale, job.weights_path, torch_macs
+        )
+        entry["strength"] = job.meta.get("strength")  # the weights' noise-adaptive strength curve, for the apps
         entry["export_seconds"] = round(seconds, 2)
-        if options and precision == "int8" and precision in fmt.needs_calibration:  # INT8 that quantizes activations
-            entry["keep_float"] = list(options.get("keep_float", ()))
-            if options.get("full_integer"):  # every op integer: how many bits its activations and weights have
-                weight_bits = 7 if options.get("reduce_range") else 8
+        if precision in fmt.needs_calibration:  # INT8 that quantizes activations
+            entry["keep_float"] = list(options.keep_float)
+            if options.full_integer:  # every op integer: how many bits its activations and weights have
                 entry["integer"] = {
-                    "activation_bits": int(options.get("activation_bits", 8)),
-                    "weight_bits": weight_bits,
+                    "activation_bits": options.activation_bits,
+                    "weight_bits": 7 if options.reduce_range else 8,
                 }
-                if options.get("state_bits"):  # mixed: the coupling state's activations at these bits
-                    entry["integer"]["state_bits"] = int(options["state_bits"])
+                if options.state_bits:  # mixed: the coupling state's activations at these bits
+                    entry["integer"]["state_bits"] = options.state_bits
                 # the exact float rewrites converted before quantizing (docs/int8.md)
-                rewrites = [k for k in ("equalize", "sub_free", "split_concats") if options.get(k)]
+                rewrites = [k for k in ("equalize", "sub_free", "split_concats") if getattr(options, k)]
                 entry["integer"]["rewrites"] = rewrites
-            if options.get("sensitivity"):
-                entry["sensitivity"] = options["sensitivity"]
+            if options.sensitivity:
+                entry["sensitivity"] = options.sensitivity
         started = time.perf_counter()
         rows = check_artifact(path, entry, fmt, pset)
         record_parity(entry, rows)

@@ -19,6 +19,7 @@ import numpy as np
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.photos import calibration_data, noisy_crops, sample_photos
 from invdn_mobile.export.registry import get_format
+from invdn_mobile.gates import GATES
 from invdn_mobile.metrics import psnr_batch
 from invdn_mobile.model import Denoiser
 
@@ -116,3 +117,17 @@ def search(
             result.keep_float, result.patterns, result.chosen_drop = chosen, patterns, d
             return result
         k = min(len(groups), k + 1 if k < SINGLE_STEPS else 2 * k)
+
+
+def choose_keep_float(
+    fmt: str, precision: str, model, meta: dict, images, calibration, export_tile: int, log=print, progress=None
+) -> tuple[Sensitivity, dict]:
+    """Run the search for one export (at :data:`SEARCH_TILE`, or the export's tile if smaller) and keep the worst
+    groups in float until the drop is half the precision's gate; returns the search and the export-option fields it
+    implies (``keep_float`` and ``sensitivity``, the record for the manifest)."""
+    z = meta.get("z", {})
+    tile = min(SEARCH_TILE, export_tile)
+    denoiser = Denoiser(model, tile=(tile, tile), seed=int(z.get("seed", 0)), z_scale=float(z.get("scale", 1.0)))
+    target = GATES[precision].max_drop_db / 2
+    result = search(fmt, denoiser.eval(), images, calibration, target, tile, log=log, progress=progress)
+    return result, {"keep_float": tuple(result.patterns), "sensitivity": result.to_dict()}

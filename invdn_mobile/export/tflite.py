@@ -25,6 +25,7 @@ from torch import nn
 from invdn_mobile.errors import InvdnError, missing_extra
 from invdn_mobile.export.integer import HIDDEN_MARK, fold_float_islands, mark_hidden, prepared, tflite_float_ops
 from invdn_mobile.export.integer import integer_io as to_integer_io
+from invdn_mobile.export.registry import ExportOptions
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
@@ -186,25 +187,25 @@ def _regex(keep_float: tuple[str, ...]) -> str:
 
 def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:
     """Write one ``.tflite`` to ``path`` (the caller makes the write atomic); fails when the artifact holds an op or
-    tensor rank the LiteRT GPU delegate cannot run, unless ``options['cpu_only']``."""
-    options = options or {}
-    full = precision == "int8" and options.get("full_integer")
+    tensor rank the LiteRT GPU delegate cannot run, unless ``options.cpu_only``."""
+    options = options or ExportOptions()
+    full = precision == "int8" and options.full_integer
     model = to_fp32(prepared(denoiser, options) if full else denoiser, tile)
     if full:
         model = quantize_full(
             model,
             calibration,
-            bool(options.get("integer_io")),
-            int(options.get("activation_bits", 8)),
-            options.get("state_bits"),
+            options.integer_io,
+            options.activation_bits,
+            options.state_bits,
         )
         problems = tflite_float_ops(model)
         if problems:
             raise InvdnError(f"{Path(path).name}: not full-integer: {'; '.join(problems[:5])}")
     elif precision != "fp32":
-        model = quantize(model, precision, calibration, tuple(options.get("keep_float", ())))
+        model = quantize(model, precision, calibration, options.keep_float)
     Path(path).write_bytes(model)
-    if not options.get("cpu_only"):
+    if not options.cpu_only:
         problems = gpu_delegate_problems(inspect(path))
         if problems:
             raise InvdnError(f"{Path(path).name}: the LiteRT GPU delegate cannot run it: {'; '.join(problems)}")
@@ -217,7 +218,7 @@ def inspect(path: Path) -> dict:
     shapes = {t["index"]: [int(d) for d in t["shape"]] for t in interp.get_tensor_details()}
     ops = interp._get_ops_details()
     dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interp.get_tensor_details()}
-    macs, by_type = 0, Counter()
+    macs, by_type, hybrid = 0, Counter(), Counter()
     for op in ops:
         if op["op_name"] == "CONV_2D":  # filter (out, kh, kw, in); output NHWC
             w = shapes[op["inputs"][1]]
@@ -231,6 +232,8 @@ def inspect(path: Path) -> dict:
             continue
         macs += n
         by_type[dtypes[data]] += n  # by the type of the activations the convolution reads
+        if dtypes[data] == "float32" and dtypes[op["inputs"][1]] == "int8":  # dynamic range: int8 weights, float data
+            hybrid[op["op_name"]] += 1
     integer_io = {}
     for detail, side in [(d, "in") for d in interp.get_input_details()] + [
         (d, "out") for d in interp.get_output_details()
@@ -244,6 +247,7 @@ def inspect(path: Path) -> dict:
         "max_rank": max((len(s) for s in shapes.values()), default=0),
         "macs": macs,
         "macs_by_input_type": dict(sorted(by_type.items())),
+        "hybrid_ops": dict(sorted(hybrid.items())),
     } | ({"integer_io": integer_io} if integer_io else {})
 
 
@@ -253,6 +257,8 @@ def gpu_delegate_problems(report: dict) -> list[str]:
     problems = [f"op {op} x{n}" for op, n in sorted(report["ops"].items()) if op not in set(spec["ops"])]
     if report["max_rank"] > spec["max_rank"]:
         problems.append(f"a {report['max_rank']}-D tensor (the delegate takes at most {spec['max_rank']}-D)")
+    # int8 weights read by float activations (dynamic-range INT8): the delegate has no hybrid kernels
+    problems += [f"hybrid int8-weight {op} x{n}" for op, n in report.get("hybrid_ops", {}).items()]
     return problems
 
 

@@ -6,7 +6,6 @@ Also loads the authors' InvDN checkpoints (``.pth`` state dicts of their ``InvNe
 from __future__ import annotations
 
 import json
-import math
 import pickle
 import re
 from dataclasses import fields
@@ -14,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import create_model
 
 from invdn_mobile.atomic import atomic_path
 from invdn_mobile.errors import InvdnError, first_line
 from invdn_mobile.model.haar import haar_kernel
 from invdn_mobile.model.invdn import InvDN
 from invdn_mobile.model.variants import VariantConfig, get_variant, variant_name
-from invdn_mobile.strength import StrengthCurve
+from invdn_mobile.schema import PositiveInt, PositiveNumber, SidecarSpec, Strict, checked
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -78,39 +78,22 @@ def read_meta(path: Path) -> dict[str, Any]:
     return _checked_meta(meta, source)
 
 
+_VariantSpec = create_model(
+    "VariantConfig",
+    __base__=Strict,
+    **{f.name: (PositiveInt if f.type == "int" else PositiveNumber, f.default) for f in fields(VariantConfig)},
+)
+
+
+class _Sidecar(SidecarSpec):
+    config: _VariantSpec = None  # type: ignore[valid-type,assignment]  # absent: the variant's; never null
+
+
 def _checked_meta(meta: Any, source: Path) -> dict[str, Any]:
-    """``meta`` checked (one-line errors naming ``source``), with ``z`` filled in from the defaults."""
-    if not isinstance(meta, dict):
-        raise InvdnError(f"{source}: weights metadata must be a JSON object, got {type(meta).__name__}")
-    if not isinstance(meta.get("variant", ""), (str, type(None))):
-        raise InvdnError(f"{source}: weights metadata: variant must be a string, got {meta['variant']!r}")
-    if "config" in meta:
-        _check_config(meta["config"], source)
-    z = meta.get("z", {})
-    if not isinstance(z, dict):
-        raise InvdnError(f"{source}: weights metadata: z must be an object with seed and scale, got {z!r}")
-    seed, scale = z.get("seed", 0), z.get("scale", 1.0)
-    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63):
-        raise InvdnError(f"{source}: weights metadata: z.seed must be an integer from 0 to 2**63-1, got {seed!r}")
-    if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale >= 0):
-        raise InvdnError(f"{source}: weights metadata: z.scale must be a finite number >= 0, got {scale!r}")
-    if "strength" in meta:
-        StrengthCurve.from_dict(meta["strength"], source)
-    return {**meta, "z": {**z, "seed": seed, "scale": float(scale)}}
-
-
-def _check_config(value: Any, source: Path) -> None:
-    """A recorded ``config`` must be the fields of :class:`VariantConfig`, each a positive number of its type."""
-    if not isinstance(value, dict):
-        raise InvdnError(f"{source}: weights metadata: config must be an object, got {value!r}")
-    types = {f.name: f.type for f in fields(VariantConfig)}
-    unknown = sorted(set(value) - set(types))
-    if unknown:
-        raise InvdnError(f"{source}: weights metadata: unknown config keys {unknown}; known: {sorted(types)}")
-    for key, v in value.items():
-        kinds = int if types[key] == "int" else (int, float)
-        if isinstance(v, bool) or not isinstance(v, kinds) or not (math.isfinite(v) and v > 0):
-            raise InvdnError(f"{source}: weights metadata: config {key} = {v!r} is not a positive {types[key]}")
+    """``meta`` checked against the sidecar schema (one-line errors naming ``source``), with ``z`` filled in from
+    the defaults."""
+    spec = checked(_Sidecar, meta, source, "weights metadata")
+    return {**meta, "z": {**meta.get("z", {}), "seed": spec.z.seed, "scale": float(spec.z.scale)}}
 
 
 def load_weights(path: Path, variant: str | None = None, inverse_mode: str = "transpose") -> tuple[InvDN, dict]:
@@ -126,9 +109,10 @@ def load_weights(path: Path, variant: str | None = None, inverse_mode: str = "tr
         return model, _checked_meta({"variant": variant or "paper"}, path)
     meta = read_meta(path)
     recorded = meta.get("variant")
-    if variant is not None and recorded is not None and recorded != variant:
-        raise InvdnError(f"{path} holds variant {recorded!r}, not {variant!r}")
-    config = VariantConfig(**meta["config"]) if "config" in meta else get_variant(variant or "paper")
+    config = VariantConfig(**meta["config"]) if "config" in meta else get_variant(recorded or variant or "paper")
+    if variant is not None and recorded != variant and config != get_variant(variant):
+        held = f"variant {recorded!r}" if recorded else f"a custom network ({config})"
+        raise InvdnError(f"{path} holds {held}, not {variant!r}")
     from safetensors.torch import load_file
 
     try:
