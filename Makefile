@@ -38,7 +38,7 @@ test: setup
 
 # Training photos (Debian wallpaper packages + scikit-image samples) into data/photos/{train,test}.
 data: $(VENV)/.installed
-	$(PY) -m invdn_mobile.data.photos --out data/photos --cache data/cache
+	$(INVDN) photos --out data/photos --cache data/cache
 
 clean:
 	rm -rf out runs export/out .pytest_cache

@@ -72,7 +72,7 @@ fi
 if [ "$what" = qat ]; then
   minutes=$(python3 -c "print(round(max(0.5, ($(left) - 60) / 60), 2))")
   stamp "qat compact for $minutes min on $device"
-  timeout $(($(left) - 10)) python3 -m invdn_mobile.export.qat --variant compact --device "$device" --minutes "$minutes" \
+  timeout $(($(left) - 10)) "${invdn[@]}" qat --variant compact --device "$device" --minutes "$minutes" \
     --data data/photos/train --batch 32 --crop 96 --lr "${LR:-2e-6}" --eval-every 100 \
     -o "$out/invdn-compact-qat.safetensors" >"$logs/qat.log" 2>&1
   stamp "qat exit $?"

@@ -299,3 +299,15 @@ def test_broken_links_in_a_folder_are_reported(tmp_path, tiny_weights, sample_no
     assert result.exit_code == 1
     assert "gone.png: broken or looping symbolic link" in result.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]
+
+
+def test_qat_and_photos_are_typer_commands_with_one_line_errors(tmp_path, tiny_weights):
+    """The former argparse entry points (export/qat.py, data/photos.py) are `invdn qat` and `invdn photos`."""
+    result = invoke("qat", "-o", tmp_path / "q.safetensors", "--data", tmp_path / "none")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: --data {tmp_path / 'none'}: not a folder of clean photos"
+    result = invoke("qat", "-o", tmp_path / "q.safetensors", "--weights", tiny_weights, "--variant", "compact")
+    assert result.exit_code == 2 and "holds a custom network" in result.stderr and "not 'compact'" in result.stderr
+    assert not (tmp_path / "q.safetensors").exists()
+    for command in ("qat", "photos"):
+        assert invoke(command, "--help").exit_code == 0

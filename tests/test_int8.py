@@ -8,6 +8,7 @@ import torch
 from conftest import require_module, require_weights
 
 from invdn_mobile.export.photos import calibration_data
+from invdn_mobile.gates import GATES
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.checkpoint import load_weights
 
@@ -114,14 +115,32 @@ def test_tflite_full_integer_check_passes_full_and_fails_partial(tflite_files):
     assert {"EXP", "LEAKY_RELU", "TRANSPOSE_CONV", "LOGISTIC"} <= names and "DEQUANTIZE" in names
 
 
+def test_a_full_integer_file_with_a_z_input_is_integer(compact):
+    """The -zin twin's float z enters through its own QUANTIZE, as the image does: that is the file's float I/O
+    boundary, not a float op (the check once refused `invdn export android-npu-int8`'s twin for it)."""
+    from invdn_mobile.export import tflite
+    from invdn_mobile.export.integer import tflite_float_ops
+    from invdn_mobile.runtimes.litert import interpreter
+
+    require_module("ai_edge_quantizer")
+    denoiser = Denoiser(compact, tile=(TILE, TILE), z_input=True).eval()
+    calib = calibration_data(None, TILE, CROPS, Denoiser(compact, tile=(TILE, TILE)).z.numpy())
+    full = tflite.quantize_full(tflite.to_fp32(denoiser, TILE), calib)
+    interp = interpreter(full)
+    inputs = {d["index"] for d in interp.get_input_details()}
+    quantize_inputs = [o for o in interp._get_ops_details() if o["op_name"] == "QUANTIZE" and set(o["inputs"]) <= inputs]
+    assert len(inputs) == 2 and len(quantize_inputs) == 2  # the image's and z's
+    assert tflite_float_ops(full) == []
+
+
 def test_tflite_full_integer_runs_close_to_fp32_and_int8_io_matches(tflite_files, batch):
     from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
 
     ref = LiteRTRunner(tflite_files["fp32"]).run(batch)
     out = LiteRTRunner(tflite_files["full"]).run(batch)
     out_io = LiteRTRunner(tflite_files["full_io"]).run(batch)
-    err = np.abs(out - np.clip(ref, 0, 1))
-    assert float(err.mean()) < 0.02 and float(err.max()) < 0.5
+    err = np.abs(out - np.clip(ref, 0, 1))  # measured 2026-12-07: mean 0.006, max 0.034
+    assert float(err.mean()) < 0.015 and float(err.max()) < GATES["int8"].max_abs_err / 2
     assert 0.0 <= out.min() and out.max() <= 1.0  # the output's quantization is pinned to [0, 1]
     # int8 I/O: the same computation; the image's 8-bit code is exact (scale 1/255, zero point -128)
     detail = interpreter(tflite_files["full_io"]).get_input_details()[0]
@@ -163,8 +182,8 @@ def test_onnx_full_integer_check_passes_all_ops_and_fails_conv_only(compact, cal
     assert {"LeakyRelu", "Exp", "Sigmoid", "Mul", "Add"} <= kinds
     ref = OrtRunner(fp32.SerializeToString()).run(batch)
     out = OrtRunner(full.SerializeToString()).run(batch)
-    err = np.abs(out - np.clip(ref, 0, 1))
-    assert float(err.mean()) < 0.02 and float(err.max()) < 0.5
+    err = np.abs(out - np.clip(ref, 0, 1))  # measured 2026-12-07: mean 0.009, max 0.058
+    assert float(err.mean()) < 0.015 and float(err.max()) < GATES["int8"].max_abs_err / 2
 
 
 def test_cross_layer_equalization_keeps_the_float_output(compact):
@@ -252,11 +271,15 @@ def test_npu_recipe_with_int8_io_exports_checks_and_runs_through_the_cli(tmp_pat
     args = ["export", "android-npu-int8-io", "--tile", str(TILE), "--no-z-variant", "-o", str(out)]
     result = CliRunner().invoke(app, [*args, "--images", str(photos)])
     (entry,) = json.loads((out / "manifest.json").read_text())["artifacts"]
-    assert result.exit_code in (0, 1), result.output  # 1: the gate's verdict on a 32-px tile, not a crash
+    # the verdict follows the gate's bounds, recomputed here from the recorded numbers, and the exit code follows it
+    p, gate = entry["parity"], GATES["int8"]
+    meets = p["drop_db"] <= gate.max_drop_db and p["max_abs_err"] <= gate.max_abs_err
+    assert entry["gate"]["status"] == ("pass" if meets else "fail"), entry["gate"]
+    assert result.exit_code == (0 if meets else 1), result.output
     assert entry["inputs"][0]["dtype"] == "int8" and entry["inputs"][0]["zero_point"] == -128
     assert entry["outputs"][0]["dtype"] == "int8" and "int8 code" in entry["normalization"]
     assert "DEQUANTIZE" not in entry["ops"] and entry["ops"]["EXP"] > 0 and entry["ops"]["LEAKY_RELU"] > 0
-    assert entry["parity"]["finite"] and entry["parity"]["max_abs_err"] < 0.5
+    assert entry["parity"]["finite"] and entry["parity"]["max_abs_err"] < 2 * GATES["int8"].max_abs_err
     # the scheme and the rewrites it was converted with, and every conv MAC on int8 activations (read from the file)
     assert entry["integer"] == {"activation_bits": 8, "weight_bits": 8, "rewrites": ["equalize", "split_concats"]}
     assert set(entry["macs"]["by_input_type"]) == {"int8"}

@@ -59,9 +59,23 @@ def test_noise_is_seeded():
     assert isinstance(model, Mixture)
 
 
-@pytest.mark.parametrize("spec", ["awgn:25", "awgn:5-50", "camera", "camera:iso3200", "camera:iso100-6400"])
-def test_parse_round_trip(spec):
-    assert parse_noise(spec).name.startswith(spec.split(":")[0])
+@pytest.mark.parametrize(
+    ("spec", "name", "fields"),
+    [
+        ("awgn:25", "awgn:25", {"sigma": 25.0, "sigma_max": None}),
+        ("awgn:5-50", "awgn:5-50", {"sigma": 5.0, "sigma_max": 50.0}),
+        ("camera", "camera:iso100-12800", {"iso": 100.0, "iso_max": 12800.0}),  # the default ISO range, spelt out
+        ("camera:iso3200", "camera:iso3200", {"iso": 3200.0, "iso_max": None}),
+        ("camera:iso100-6400", "camera:iso100-6400", {"iso": 100.0, "iso_max": 6400.0}),
+    ],
+)
+def test_parse_round_trip(spec, name, fields):
+    """The parsed model has the numbers the spec says, its name is the full spec, and the name parses back to the
+    same model."""
+    model = parse_noise(spec)
+    assert model.name == name and {k: getattr(model, k) for k in fields} == fields
+    again = parse_noise(model.name)
+    assert type(again) is type(model) and again.name == name and vars(again) == vars(model)
 
 
 @pytest.mark.parametrize("spec", ["", "awgn", "awgn:x", "camera:3200", "poisson:1"])

@@ -15,7 +15,7 @@ from invdn_mobile.cli.denoise import denoise
 from invdn_mobile.cli.export import export, parity
 from invdn_mobile.cli.info import info
 from invdn_mobile.cli.noise import generate_noise, noise
-from invdn_mobile.cli.train import calibrate, evaluate, train
+from invdn_mobile.cli.train import calibrate, evaluate, photos, qat, train
 from invdn_mobile.cli.web import golden, web
 
 app = typer.Typer(
@@ -50,6 +50,8 @@ COMMANDS = [
     (train, "train", TRAIN, "Train InvDN (resumable)."),
     (evaluate, "evaluate", TRAIN, "PSNR/SSIM of InvDN, BM3D and NLM on noisy copies of photos."),
     (calibrate, "calibrate", TRAIN, "Fit the weights' noise-adaptive strength curve."),
+    (qat, "qat", TRAIN, "Quantization-aware fine-tuning for every-op INT8 export."),
+    (photos, "photos", TRAIN, "Build the training photo folders from Debian's wallpaper packages."),
     (export, "export", EXPORT, "Export to ONNX / TFLite / Core ML and gate each artifact."),
     (parity, "parity", EXPORT, "Check exported artifacts against PyTorch and clean photos."),
     (golden, "golden", EXPORT, "Write the golden vectors the demo apps are tested against."),

@@ -192,46 +192,20 @@ def calibrate(
     """Fit the weights' noise-adaptive strength curve (`invdn denoise --strength auto`): for noisy copies of clean
     photos, the blend of input and output closest to the clean photo, as a function of the estimated noise sigma.
     Writes it into the weights' JSON sidecar (WEIGHTS with .json), which export manifests pass on to the apps."""
-    import dataclasses
-
     from invdn_mobile.atomic import atomic_write_bytes
-    from invdn_mobile.denoise import denoise_array, ensemble_fn, load_denoiser, resolve_weights
-    from invdn_mobile.device import pick_device
-    from invdn_mobile.imageio import list_images
+    from invdn_mobile.denoise import resolve_weights
+    from invdn_mobile.evaluate.calibrate import calibrate_weights
     from invdn_mobile.model.checkpoint import read_meta, write_meta
-    from invdn_mobile.strength import CALIBRATION_NOISES, calibration_crops, parse_scales
-    from invdn_mobile.strength import calibrate as fit
+    from invdn_mobile.strength import parse_scales
 
     path = resolve_weights(weights, variant or "paper")
-    denoiser, _ = load_denoiser(path, variant, pick_device(device))
-    files = list_images(data) if data.is_dir() else []
-    if not files:
-        raise InvdnError(f"{data}: no photos to calibrate on")
-    noises = noise or list(CALIBRATION_NOISES)
-    scale_list = parse_scales(scales)
-    pieces = calibration_crops(files, crop, crops, seed, scale_list)
-    fn, multiple = ensemble_fn(denoiser), denoiser.model.config.multiple
     with progress_bar() as bar:
-        task = bar.add_task("calibrate", total=len(noises) * len(pieces))
-        curve, samples = fit(
-            lambda noisy: denoise_array(noisy, fn, 256, 32, multiple),
-            pieces,
-            noises,
-            seed,
+        task = bar.add_task("calibrate", total=None)
+        curve, samples = calibrate_weights(
+            path, variant, data, noise, crop, crops, parse_scales(scales), seed, device,
+            on_total=lambda n: bar.update(task, total=n),
             on_step=lambda what: bar.update(task, description=what, advance=1),
-        )
-    names = sorted({p.name for p in files})
-    curve = dataclasses.replace(
-        curve,
-        calibration={
-            "photos": names,
-            "crop": crop,
-            "crops_per_photo": crops,
-            "scales": scale_list,
-            "noises": noises,
-            "seed": seed,
-        },
-    )
+        )  # fmt: skip
     typer.echo("| estimated sigma | strength |\n|---|---|")
     for x, y in zip(curve.sigma, curve.strength):
         typer.echo(f"| {x:g} | {y:.3f} |")
@@ -266,3 +240,75 @@ def _frontier(data, noise, variants, baselines, artifacts, seed, limit, as_json,
         for path in fr.save(result, save):
             typer.echo(f"wrote {path}", err=True)
     typer.echo(json.dumps(result, indent=1) if as_json else fr.markdown(result))
+
+
+@cli_errors
+def qat(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the fine-tuned weights (.safetensors).")],
+    variant: Annotated[str, typer.Option(help="Variant of the bundled weights to start from.")] = "compact",
+    weights: Annotated[
+        Path | None, typer.Option(help="Float weights to start from [default: the bundled ones].", show_default=False)
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Clean training photos [default: samples/calibration].", show_default=False),
+    ] = None,
+    minutes: Annotated[float, typer.Option(min=0.01, help="Time budget.")] = 30.0,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many steps (sets the lr schedule).", show_default=False)
+    ] = None,
+    lr: Annotated[float, typer.Option(min=0.0, help="Adam learning rate (cosine to 0).")] = 2e-5,
+    float_weight: Annotated[float, typer.Option(min=0.0, help="Weight of the float model's own error.")] = 1.0,
+    crop: Annotated[int, typer.Option(min=16, help="Training crop size.")] = 64,
+    batch: Annotated[int, typer.Option(min=1, help="Crops per step.")] = 4,
+    eval_every: Annotated[int, typer.Option(min=1, help="Score (and maybe keep) the weights every N steps.")] = 250,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads [default: torch's].", show_default=False)
+    ] = None,
+) -> None:
+    """Quantization-aware fine-tuning for every-op INT8 export (docs/int8.md): the weights learn to survive the
+    full-integer graph's fake quantization, scored on samples/clean; the best kept, written as ordinary weights.
+
+    Example: `invdn qat --variant compact --minutes 60 --data data/photos/train -o invdn-compact-qat.safetensors`."""
+    import torch
+
+    from invdn_mobile.export.qat import finetune
+    from invdn_mobile.model.checkpoint import default_weights, load_weights, read_meta, save_weights
+
+    if threads:
+        torch.set_num_threads(threads)
+    if data is not None and not data.is_dir():
+        raise InvdnError(f"--data {data}: not a folder of clean photos")
+    source = weights or default_weights(variant)
+    if source is None:
+        raise InvdnError(f"no bundled {variant} weights in this install: pass --weights PATH")
+    model, _ = load_weights(source, variant)
+    meta = read_meta(source)
+    z = meta["z"]
+    record = finetune(
+        model, data, minutes, crop, batch, lr, float_weight, eval_every=eval_every, max_steps=steps, device=device,
+        z=(int(z["seed"]), float(z["scale"])), log=typer.echo,
+    )  # fmt: skip
+    save_weights(out, model, {**meta, "qat": record | {"warm_start": Path(source).name}})
+    typer.echo(f"wrote {out}", err=True)
+
+
+@cli_errors
+def photos(
+    out: Annotated[Path, typer.Option("--out", help="Folder for train/ and test/ (and SOURCES.txt).")] = Path(
+        "data/photos"
+    ),
+    cache: Annotated[Path, typer.Option(help="Where the downloaded wallpaper packages are kept.")] = Path("data/cache"),
+    max_side: Annotated[int, typer.Option(min=64, help="Longest side of a training photo, in pixels.")] = 1600,
+) -> None:
+    """Build the training and held-out photo folders from Debian's wallpaper packages (apt-get download + dpkg -x,
+    nothing installed) and scikit-image's samples, each photo with its licence in SOURCES.txt."""
+    import shutil
+
+    from invdn_mobile.data.photos import build
+
+    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
+        raise InvdnError("apt-get and dpkg are needed to fetch the wallpaper packages")
+    lines = build(out, cache, max_side)
+    typer.echo(f"wrote {len(lines)} photos under {out} (list in {out / 'SOURCES.txt'})")

@@ -4,15 +4,12 @@ Only photographs are used (the packages also hold renders and gradients); each f
 ``/usr/share/doc/*/copyright``. ``apt-get download`` + ``dpkg -x`` into a cache folder; nothing is installed on the
 system. Photos are downscaled (long side <= ``max_side``) and written as PNG.
 
-    python -m invdn_mobile.data.photos --out data/photos
+    invdn photos --out data/photos
 """
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,21 +98,3 @@ def build(out: Path, cache: Path, max_side: int = 1600, test_side: int = 512) ->
             lines.append(f"test/skimage-{Path(fname).stem}.png\tscikit-image:data/{fname}\tsee skimage/data/README.txt")
     (out / "SOURCES.txt").write_text("\n".join(lines) + "\n")
     return lines
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("data/photos"))
-    parser.add_argument("--cache", type=Path, default=Path("data/cache"))
-    parser.add_argument("--max-side", type=int, default=1600)
-    args = parser.parse_args(argv)
-    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
-        print("error: apt-get and dpkg are needed to fetch the wallpaper packages", file=sys.stderr)
-        return 2
-    lines = build(args.out, args.cache, args.max_side)
-    print(f"wrote {len(lines)} photos under {args.out} (list in {args.out / 'SOURCES.txt'})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,8 +16,7 @@ drop. The weights kept are those of the best int8 drop among the scores whose fl
 ``FLOAT_BUDGET`` (the starting weights, scored first, included), merged back into an ordinary (unsplit, equalized)
 InvDN that any export reads.
 
-    PYTHONPATH=. python -m invdn_mobile.export.qat --variant compact --minutes 60 --data data/photos/train \\
-        -o invdn-compact-qat.safetensors
+    invdn qat --variant compact --minutes 60 --data data/photos/train -o invdn-compact-qat.safetensors
 
 It runs on the CPU (886 steps of 8 x 64² crops took 40 minutes on the two-core development machine, scores
 included) or on CUDA (``--device cuda``; ``scripts/gpu_session.sh qat``).
@@ -25,7 +24,6 @@ included) or on CUDA (``--device cuda``; ``scripts/gpu_session.sh qat``).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import time
@@ -40,7 +38,6 @@ from invdn_mobile.export.fakequant import QuantSim
 from invdn_mobile.export.photos import CALIBRATION_NOISE, calibration_data, noisy_crops, sample_photos
 from invdn_mobile.imageio import list_images
 from invdn_mobile.model import Denoiser
-from invdn_mobile.model.checkpoint import default_weights, load_weights, read_meta, save_weights
 from invdn_mobile.model.equalize import equalize
 from invdn_mobile.model.split import merge_split, split_concats
 from invdn_mobile.noise import parse_noise
@@ -166,52 +163,3 @@ def finetune(
         "history": history,
         "final_loss": round(float(np.mean(losses[-eval_every:])), 8) if losses else None,
     }
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variant", default="compact")
-    ap.add_argument("--weights", type=Path, default=None, help="float weights to start from (default: the bundled)")
-    ap.add_argument("--data", type=Path, default=None, help="clean training photos (default samples/calibration)")
-    ap.add_argument("--minutes", type=float, default=30.0)
-    ap.add_argument("--steps", type=int, default=None, help="stop after this many steps (sets the lr schedule)")
-    ap.add_argument("--lr", type=float, default=2e-5)
-    ap.add_argument("--float-weight", type=float, default=1.0)
-    ap.add_argument("--crop", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--eval-every", type=int, default=250)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    ap.add_argument("-o", "--out", type=Path, required=True)
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.data is not None and not args.data.is_dir():
-        raise SystemExit(f"error: --data {args.data}: not a folder of clean photos")
-    source = args.weights or default_weights(args.variant)
-    try:
-        model, _ = load_weights(source, args.variant)
-    except InvdnError as e:
-        raise SystemExit(f"error: {e}") from None
-    meta = read_meta(source)
-    z = meta.get("z", {})
-    record = finetune(
-        model,
-        args.data,
-        args.minutes,
-        args.crop,
-        args.batch,
-        args.lr,
-        args.float_weight,
-        eval_every=args.eval_every,
-        max_steps=args.steps,
-        device=args.device,
-        z=(int(z.get("seed", 0)), float(z.get("scale", 1.0))),
-    )
-    meta["qat"] = record | {"warm_start": Path(source).name}
-    save_weights(args.out, model, meta)
-    print(f"wrote {args.out}")
-
-
-if __name__ == "__main__":
-    main()
