@@ -128,7 +128,8 @@ def test_a_full_integer_file_with_a_z_input_is_integer(compact):
     full = tflite.quantize_full(tflite.to_fp32(denoiser, TILE), calib)
     interp = interpreter(full)
     inputs = {d["index"] for d in interp.get_input_details()}
-    quantize_inputs = [o for o in interp._get_ops_details() if o["op_name"] == "QUANTIZE" and set(o["inputs"]) <= inputs]
+    ops = interp._get_ops_details()
+    quantize_inputs = [o for o in ops if o["op_name"] == "QUANTIZE" and set(o["inputs"]) <= inputs]
     assert len(inputs) == 2 and len(quantize_inputs) == 2  # the image's and z's
     assert tflite_float_ops(full) == []
 
