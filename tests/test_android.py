@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ANDROID = ROOT / "android_demo"
 CORE_TEST = ANDROID / "core" / "test.sh"
 REPLAY = ROOT / "golden" / "replay" / "replay.json"
-MIN_KOTLIN_TESTS = 24  # the JUnit tests of android_demo/core today: fewer means some were lost
+MIN_KOTLIN_TESTS = 45  # the JUnit tests of android_demo/core today: fewer means some were lost
+FIXTURES = ANDROID / "core" / "src" / "test" / "resources" / "manifests"  # real export manifests the core tests read
 JARS = {"junit4.jar": "junit4", "hamcrest-core.jar": "junit4", "gson.jar": "libgoogle-gson-java"}
 
 
@@ -73,6 +74,56 @@ def test_the_kotlin_core_replays_the_real_artifact_within_the_bounds(junit):
     assert float(got["float_max_abs_err"]) <= 1e-5
     assert int(got["rgb8_max_diff"]) <= 1
     assert float(got["sigma"]) == pytest.approx(doc["sigma"], abs=3e-6)
+
+
+def test_the_kotlin_core_replays_the_npu_files_codes_exactly(junit):
+    """Int8ReplayTest's numbers: the int8 codes the core feeds equal LiteRT's, the photo within one 8-bit level."""
+    rc, output, _ = junit
+    line = re.search(r"REPLAY-INT8 (.*)$", output, re.MULTILINE)
+    assert line, f"Int8ReplayTest did not report (did it run?):\n{output}"
+    got = dict(kv.split("=", 1) for kv in line.group(1).split())
+    assert int(got["tiles"]) == 6 and int(got["wrong_input_codes"]) == 0 and int(got["rgb8_max_diff"]) <= 1
+
+
+def test_a_50_mp_photo_runs_in_one_8_bit_copy_plus_128_mb_and_a_smaller_heap_gets_the_budget_message(junit):
+    rc, output, _ = junit
+    ok = re.search(r"BIGPHOTO ok (.*)$", output, re.MULTILINE)
+    assert ok, output
+    got = dict(kv.split("=", 1) for kv in ok.group(1).split())
+    assert int(got["pixels"]) >= 50_000_000 and got["wrong"] == "0"
+    assert int(got["heap_max_mb"]) <= (int(got["pixels"]) * 3 >> 20) + 128
+    assert re.search(r"BIGPHOTO refused: a 8660x5776 photo needs \d+ MB of memory", output, re.MULTILINE), output
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
+def test_the_manifest_fixtures_are_what_their_recipes_export(fixture):
+    """The core's accelerator tests read these real manifests: they must still say what the recipe writes."""
+    from invdn_mobile.export.targets import get_target
+
+    target = get_target(fixture.stem)
+    entries = json.loads(fixture.read_text())["artifacts"]
+    assert entries and all(e["gate"]["passed"] for e in entries)
+    for e in entries:
+        assert (e["format"], e["precision"]) == (target.format, target.precision)
+        assert e["accelerators"] == target.accelerators, f"{fixture.name} is stale: export {fixture.stem} again"
+        assert (e["inputs"][0]["dtype"] == "int8") == target.integer_io
+
+
+def test_recipes_name_the_accelerators_an_app_may_offer():
+    """cpu always; gpu only where the export checked the GPU delegate's ops; npu only where every op is integer."""
+    from invdn_mobile.export.targets import load_targets
+
+    targets = load_targets()
+    assert targets["android-cpu-fp32"].accelerators == ["cpu", "gpu"]
+    assert targets["android-cpu-int8dyn"].accelerators == ["cpu"]  # hybrid convolutions: no GPU kernel
+    assert targets["android-npu-int8-s16"].accelerators == ["cpu", "npu"]
+    assert targets["android-npu-int8"].accelerators == ["cpu", "gpu", "npu"]
+    assert targets["onnx-fp32"].accelerators is None  # not a LiteRT file
+    for t in targets.values():
+        if t.accelerators:
+            assert t.accelerators[0] == "cpu" and ("gpu" in t.accelerators) != t.cpu_only
+            assert ("npu" in t.accelerators) == t.full_integer
+            assert t.options(t.variant)["accelerators"] == t.accelerators  # what the exporter writes
 
 
 def test_the_results_written_by_the_kotlin_core_are_accepted_by_bench_ingest(junit, tmp_path):

@@ -263,6 +263,7 @@ def test_npu_recipe_with_int8_io_exports_checks_and_runs_through_the_cli(tmp_pat
     assert result.exit_code in (0, 1), result.output  # 1: the gate's verdict on a 32-px tile, not a crash
     assert entry["inputs"][0]["dtype"] == "int8" and entry["inputs"][0]["zero_point"] == -128
     assert entry["outputs"][0]["dtype"] == "int8" and "int8 code" in entry["normalization"]
+    assert entry["accelerators"] == ["cpu", "gpu", "npu"]  # every op integer and GPU-checked: what the apps offer
     assert "DEQUANTIZE" not in entry["ops"] and entry["ops"]["EXP"] > 0 and entry["ops"]["LEAKY_RELU"] > 0
     assert entry["parity"]["finite"] and entry["parity"]["max_abs_err"] < 0.5
     # the scheme and the rewrites it was converted with, and every conv MAC on int8 activations (read from the file)

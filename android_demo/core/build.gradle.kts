@@ -16,6 +16,8 @@ dependencies {
 tasks.test {
     // The golden vectors written by the Python package (`invdn golden`), at the repository root.
     systemProperty("invdn.golden", rootProject.layout.projectDirectory.dir("../golden").asFile.absolutePath)
+    // The real export manifests the accelerator tests read (src/test/resources/manifests/).
+    systemProperty("invdn.fixtures", layout.projectDirectory.dir("src/test/resources").asFile.absolutePath)
     System.getenv("INVDN_RESULTS_OUT")?.let { systemProperty("invdn.results.out", it) }
     testLogging { showStandardStreams = true }
 }

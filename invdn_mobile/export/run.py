@@ -83,6 +83,8 @@ def export_artifacts(
         entry = describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, weights_path, torch_macs)
         entry["strength"] = meta.get("strength")  # the weights' noise-adaptive strength curve, for the apps
         entry["export_seconds"] = round(seconds, 2)
+        if options and options.get("accelerators"):  # what an app may run it on (Target.accelerators)
+            entry["accelerators"] = list(options["accelerators"])
         if options and precision == "int8" and precision in fmt.needs_calibration:  # INT8 that quantizes activations
             entry["keep_float"] = list(options.get("keep_float", ()))
             if options.get("full_integer"):  # every op integer: how many bits its activations and weights have

@@ -40,9 +40,21 @@ class Target:
     def variant(self) -> str:
         return self.variants[0]
 
+    @property
+    def accelerators(self) -> list[str] | None:
+        """The LiteRT accelerators an app may offer for a TFLite recipe's files (recorded in the manifest): the CPU
+        always; the GPU where the export checked the file against the GPU delegate's ops (not ``cpu_only``; hybrid
+        int8dyn convolutions and 16-bit integer ops have no GPU kernel); an NPU where every op is integer (checked on
+        the written file). None for other formats (no LiteRT accelerator choice)."""
+        if self.format != "tflite":
+            return None
+        return ["cpu"] + ([] if self.cpu_only else ["gpu"]) + (["npu"] if self.full_integer else [])
+
     def options(self, variant: str) -> dict:
         keep = self.keep_float.get(variant, []) if isinstance(self.keep_float, dict) else self.keep_float
         options = {"cpu_only": self.cpu_only, "keep_float": list(keep)}
+        if self.accelerators:
+            options["accelerators"] = self.accelerators
         if self.full_integer:
             options |= {"full_integer": True, "integer_io": self.integer_io, "equalize": self.equalize}
             options |= {"activation_bits": self.activation_bits, "sub_free": self.sub_free}
