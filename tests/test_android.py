@@ -161,6 +161,47 @@ def test_a_broken_kotlin_results_file_is_refused_with_one_line(junit, tmp_path, 
     assert not folder.exists() or not any(folder.iterdir())
 
 
+def test_a_fresh_clone_has_the_gradle_wrapper_and_no_jdk_toolchain(tmp_path):
+    """gradlew, gradlew.bat, the wrapper jar and its properties (pinned distribution with its sha256) are committed;
+    the jar starts on this JVM and asks for exactly that distribution (there is no network here, so no further)."""
+    import zipfile
+
+    tracked = subprocess.run(["git", "ls-files", "-s", "android_demo"], cwd=ROOT, capture_output=True, text=True).stdout
+    modes = {line.split()[-1]: line.split()[0] for line in tracked.splitlines()}
+    wrapper = ["android_demo/gradlew", "android_demo/gradlew.bat", "android_demo/gradle/wrapper/gradle-wrapper.jar"]
+    assert all(f in modes for f in [*wrapper, "android_demo/gradle/wrapper/gradle-wrapper.properties"]), tracked
+    assert modes["android_demo/gradlew"] == "100755"
+    props = (ANDROID / "gradle" / "wrapper" / "gradle-wrapper.properties").read_text()
+    assert re.search(r"^distributionSha256Sum=[0-9a-f]{64}$", props, re.MULTILINE)
+    assert "distributionUrl=https\\://services.gradle.org/distributions/gradle-8.11.1-bin.zip" in props
+    with zipfile.ZipFile(ANDROID / "gradle" / "wrapper" / "gradle-wrapper.jar") as jar:
+        assert "org/gradle/wrapper/GradleWrapperMain.class" in jar.namelist()
+    core = (ANDROID / "core" / "build.gradle.kts").read_text()
+    assert "toolchain {" not in core and "jvmTarget.set(JvmTarget.JVM_17)" in core
+    require_part("jvm", _jvm_missing())
+    proc = subprocess.run(
+        [str(ANDROID / "gradlew"), "--version"],
+        cwd=ANDROID,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"GRADLE_USER_HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert "gradle-8.11.1-bin.zip" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_the_app_bundles_every_android_recipe_of_export_all():
+    """The NPU files included; a missing export stops the build at configuration time, naming `invdn export`."""
+    from invdn_mobile.export.targets import load_targets
+
+    gradle = (ANDROID / "app" / "build.gradle.kts").read_text()
+    listed = set(re.findall(r'"(android-[a-z0-9-]+)"', gradle[gradle.index("val androidTargets") :][:600]))
+    wanted = {name for name, t in load_targets().items() if name.startswith("android-") and t.in_all}
+    assert listed == wanted and {"android-npu-int8-s16", "android-npu-int8-s16-io"} <= listed
+    assert "throw GradleException(line)" in gradle and "run `invdn export all`" in gradle
+    assert "doLast" not in gradle  # the old warning inside a NO-SOURCE Sync task never printed
+
+
 def _kotlin_files() -> list[Path]:
     return sorted(
         p for p in ANDROID.rglob("*") if p.suffix in (".kt", ".kts") and "build" not in p.relative_to(ANDROID).parts
