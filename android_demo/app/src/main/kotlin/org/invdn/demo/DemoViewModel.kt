@@ -173,7 +173,8 @@ class DemoViewModel(app: Application) : AndroidViewModel(app) {
                         }
                     }
                 }
-                val after = withContext(Dispatchers.Default) { PhotoIo.preview(bitmap) }
+                val before = _state.value.before
+                val after = withContext(Dispatchers.Default) { if (before == null) bitmap else PhotoIo.preview(bitmap, before) }
                 if (!run.denoised(id, bitmap)) { // cancelled or overtaken meanwhile: not this photo's result any more
                     bitmap.recycle()
                     return@launch

@@ -99,12 +99,9 @@ object PhotoIo {
         return bitmap(image.uprightRgba(), image.height, image.width)
     }
 
-    /** A preview-sized copy of [full] (itself when small enough). */
-    fun preview(full: Bitmap): Bitmap {
-        var step = 1
-        while (full.height.toLong() / step * (full.width / step) > PREVIEW_PIXELS) step++
-        return if (step == 1) full else Bitmap.createScaledBitmap(full, full.width / step, full.height / step, true)
-    }
+    /** [full] scaled to the [like] preview's size (the before/after view draws both at one scale). */
+    fun preview(full: Bitmap, like: Bitmap): Bitmap =
+        if (full.width == like.width && full.height == like.height) full else Bitmap.createScaledBitmap(full, like.width, like.height, true)
 
     /** An ARGB_8888 bitmap of RGBA bytes. */
     fun bitmap(rgba: ByteArray, height: Int, width: Int): Bitmap {

@@ -29,14 +29,7 @@ class PhotoRun<P, R> {
 
     /** Start loading a new photo: whatever ran is superseded (its late results are refused). Returns the run id. */
     @Synchronized
-    fun load(): Int {
-        runId++
-        phase = Phase.LOADING
-        result = null
-        error = null
-        progress = 0f
-        return runId
-    }
+    fun load(): Int = start(Phase.LOADING)
 
     /** The photo of run [id] is loaded; false (and ignored) when that run is no longer current. */
     @Synchronized
@@ -51,12 +44,7 @@ class PhotoRun<P, R> {
     @Synchronized
     fun denoise(): Int? {
         if (photo == null || (phase != Phase.READY && phase != Phase.DENOISED)) return null
-        runId++
-        phase = Phase.DENOISING
-        result = null
-        error = null
-        progress = 0f
-        return runId
+        return start(Phase.DENOISING)
     }
 
     /** Progress of run [id]: [done] of [total] tiles; false when stale. */
@@ -112,6 +100,16 @@ class PhotoRun<P, R> {
         phase = settled()
         progress = 0f
         return true
+    }
+
+    // A new run: a new id (the old one's results are refused from now on), no result, error or progress yet.
+    private fun start(next: Phase): Int {
+        runId++
+        phase = next
+        result = null
+        error = null
+        progress = 0f
+        return runId
     }
 
     private fun settled(): Phase = when {
