@@ -9,7 +9,8 @@ or the strength code fails the ports' tests until the files are regenerated and 
 ``golden/replay/``: a real artifact's numbers for the apps' end-to-end tests (``write_replay``): a sample photo
 with an EXIF orientation goes through the Android FP32 TFLite artifact (exported at a small tile, run by the package's
 LiteRT runner) tile by tile, and every tile in and out, the strength and the final photo (float and 8-bit) are
-recorded. No LiteRT runs on a JVM test machine, so the apps replay the recorded outputs and check everything around
+recorded. ``golden/replay-int8/``: the same photo through the NPU recipe with int8 input and output
+(``android-npu-int8-s16-io``); its cases also hold the int8 codes LiteRT was fed and returned. No LiteRT runs on a JVM test machine, so the apps replay the recorded outputs and check everything around
 the model. Checked for staleness by ``tests/test_replay.py``.
 """
 
@@ -33,6 +34,7 @@ from invdn_mobile.export.targets import get_target
 from invdn_mobile.imageio import encode_png, read_image
 from invdn_mobile.model.checkpoint import default_weights, load_weights
 from invdn_mobile.runtimes import load_runner
+from invdn_mobile.runtimes.litert import to_integer
 from invdn_mobile.strength import ESTIMATOR, StrengthCurve, blend, estimate_sigma
 from invdn_mobile.tiling import (
     MULTIPLE,
@@ -263,10 +265,13 @@ REPLAY_PHOTO = "cups.png"  # in samples/noisy (camera noise, ISO 3200); samples/
 REPLAY_CROP = (60, 150, 147, 101)  # y, x, height, width of the stored pixels
 REPLAY_ORIENTATION = 6  # EXIF: turn the stored pixels 90 degrees clockwise -> a 101 x 147 photo, 2 x 3 tiles of 64
 REPLAY_TARGET = "android-cpu-fp32"
+REPLAY_INT8_TARGET = "android-npu-int8-s16-io"  # int8 I/O: the apps' quantize / dequantize around the model
 REPLAY_VARIANT = "compact"
 REPLAY_TILE = 64  # small tiles: several of them on a small photo, and a quick export
 REPLAY_NOISE = "camera:iso3200"  # the export's parity noise (on the clean crop)
 REPLAY_GENERATOR = "invdn_mobile.golden (invdn golden --replay-out golden/replay)"
+REPLAY_INT8_GENERATOR = "invdn_mobile.golden (invdn golden --replay-int8-out golden/replay-int8)"
+INT8_ENCODING = "base64 of int8, HWC row-major (the artifact's NHWC tile without the batch axis)"
 REPLAY_TOLERANCE = {"input": 1e-6, "float": 1e-5, "rgb8": 1}
 EXIF_ORIENTATION = 0x0112
 
@@ -297,9 +302,27 @@ def replay_photo(kind: str = "noisy"):
         return stored, read_image(path)
 
 
-def replay_doc(stored: np.ndarray, photo, entry: dict, fn: TileFn) -> dict:
+def encode_i8(array: np.ndarray) -> str:
+    """Base64 of int8 (two's complement bytes)."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype=np.int8).tobytes()).decode("ascii")
+
+
+def decode_i8(text: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), np.int8).reshape(shape)
+
+
+def _codes(spec: dict, tile: np.ndarray) -> np.ndarray | None:
+    """The int8 codes of a float tile for an integer I/O tensor ``spec`` (a manifest input or output), else None."""
+    if spec["dtype"] != "int8":
+        return None
+    return to_integer(tile, np.int8, spec["scale"], spec["zero_point"])
+
+
+def replay_doc(stored: np.ndarray, photo, entry: dict, fn: TileFn, target: str = REPLAY_TARGET) -> dict:
     """The replay document of ``photo`` (``stored``: its pixels as stored) through ``fn`` (the artifact of manifest
-    entry ``entry``): tiler, strength from the entry's curve, blend, 8-bit PNG encode, as ``invdn denoise`` does."""
+    entry ``entry``, made by recipe ``target``): tiler, strength from the entry's curve, blend, 8-bit PNG encode, as
+    ``invdn denoise`` does. For int8 I/O each case also holds the codes in and out (``fn`` works on floats, quantizing
+    with the entry's scale and zero point as the package's LiteRT runner does)."""
 
     rgb = photo.rgb
     height, width = rgb.shape[:2]
@@ -311,9 +334,13 @@ def replay_doc(stored: np.ndarray, photo, entry: dict, fn: TileFn) -> dict:
         out = fn(batch)
         (y, x) = p.origins[len(cases)]
         tile_in, tile_out = batch[0].transpose(1, 2, 0), out[0].transpose(1, 2, 0)  # NHWC, the artifact's layout
-        cases.append(
-            {"index": len(cases), "y": y, "x": x, "input": encode_f32(tile_in), "output": encode_f32(tile_out)}
-        )
+        case = {"index": len(cases), "y": y, "x": x}
+        codes_in, codes_out = _codes(entry["inputs"][0], tile_in), _codes(entry["outputs"][0], tile_out)
+        if codes_in is not None and codes_out is not None:  # int8 I/O: the codes LiteRT was fed and returned
+            case |= {"input_int8": encode_i8(codes_in), "output_int8": encode_i8(codes_out)}
+        else:
+            case |= {"input": encode_f32(tile_in), "output": encode_f32(tile_out)}
+        cases.append(case)
         return out
 
     denoised = run_tiled(rgb, record, p)
@@ -323,17 +350,20 @@ def replay_doc(stored: np.ndarray, photo, entry: dict, fn: TileFn) -> dict:
     with Image.open(io.BytesIO(encode_png(photo.with_rgb(np.clip(result, 0.0, 1.0))))) as im:
         rgb8 = np.asarray(im.convert("RGB"))
     y, x, h, w = REPLAY_CROP
+    int8 = bool(cases) and "input_int8" in cases[0]
     return {
-        "generator": REPLAY_GENERATOR,
+        "generator": REPLAY_INT8_GENERATOR if int8 else REPLAY_GENERATOR,
         "reference": "invdn_mobile/golden.py (write_replay)",
         "description": "A sample photo with an EXIF orientation through a real artifact, tile by tile: photo.rgb8 "
         "is the pixels as stored (uint8), to be turned upright by photo.orientation; each case is one tile of the "
         "plan, in order, with the artifact's input and output in its layout (NHWC without the batch axis); then the "
         "strength curve of the manifest entry at the estimated sigma, blend, and the result as float (before clipping) "
-        "and as the 8-bit PNG the package writes.",
+        "and as the 8-bit PNG the package writes."
+        + (" Int8 I/O: each case holds the int8 codes LiteRT was fed and returned (input_int8, output_int8), quantized "
+           "and dequantized with the scale and zero point of the manifest entry's input and output." if int8 else ""),
         "artifact": {
             "file": entry["file"],
-            "target": REPLAY_TARGET,
+            "target": target,
             "sha256": entry["sha256"],
             "weights_sha256": entry["weights"]["sha256"],
             "runtime": f"ai-edge-litert {entry['tools'].get('ai-edge-litert', '?')} (invdn_mobile/runtimes/litert.py)",
@@ -353,7 +383,7 @@ def replay_doc(stored: np.ndarray, photo, entry: dict, fn: TileFn) -> dict:
         "sigma": sigma,
         "strength": strength,
         "result": {"float": encode_f32(result), "rgb8": encode_u8(rgb8)},
-        "encoding": {"float": FLOAT32_ENCODING, "rgb8": UINT8_ENCODING},
+        "encoding": {"float": FLOAT32_ENCODING, "rgb8": UINT8_ENCODING} | ({"int8": INT8_ENCODING} if int8 else {}),
         "tolerance": REPLAY_TOLERANCE,
         "cases": cases,
     }
@@ -367,12 +397,15 @@ def portable_entry(entry: dict, weights: Path) -> dict:
     return entry | {"weights": entry["weights"] | {"file": weights_file}, "parity": parity}
 
 
-def write_replay(out_dir: Path | str, log: Callable[[str], None] = print) -> list[Path]:
-    """Export :data:`REPLAY_TARGET` at :data:`REPLAY_TILE` (parity gate on the clean crop) into a temporary folder,
-    run the replay photo through it with the package's LiteRT runner and write ``replay.json`` and the export's
-    ``manifest.json`` into ``out_dir`` (atomically). Minutes: it converts the model."""
+def write_replay(
+    out_dir: Path | str, log: Callable[[str], None] = print, target_name: str = REPLAY_TARGET
+) -> list[Path]:
+    """Export recipe ``target_name`` (:data:`REPLAY_TARGET` or :data:`REPLAY_INT8_TARGET`) at :data:`REPLAY_TILE`
+    (parity gate on the clean crop) into a temporary folder, run the replay photo through it with the package's
+    LiteRT runner and write ``replay.json`` and the export's ``manifest.json`` into ``out_dir`` (atomically).
+    Minutes: it converts the model."""
 
-    target = get_target(REPLAY_TARGET)
+    target = get_target(target_name)
     weights = default_weights(REPLAY_VARIANT)
     if weights is None:
         raise InvdnError(f"no bundled {REPLAY_VARIANT} weights in this install: cannot write the replay vectors")
@@ -392,7 +425,7 @@ def write_replay(out_dir: Path | str, log: Callable[[str], None] = print) -> lis
         if result.failed:
             raise InvdnError(f"{entry['file']} failed its parity gate: {'; '.join(entry['gate']['failures'])}")
         runner = load_runner("litert", Path(tmp) / "export" / entry["file"], entry)
-        doc = replay_doc(stored, photo, entry, runner.run)
+        doc = replay_doc(stored, photo, entry, runner.run, target_name)
         written = []
         for name, text in (
             ("manifest.json", json.dumps({"artifacts": [portable_entry(entry, weights)]}, indent=2) + "\n"),

@@ -279,6 +279,7 @@ def test_npu_recipe_with_int8_io_exports_checks_and_runs_through_the_cli(tmp_pat
     assert result.exit_code == (0 if meets else 1), result.output
     assert entry["inputs"][0]["dtype"] == "int8" and entry["inputs"][0]["zero_point"] == -128
     assert entry["outputs"][0]["dtype"] == "int8" and "int8 code" in entry["normalization"]
+    assert entry["accelerators"] == ["cpu", "gpu", "npu"]  # every op integer and GPU-checked: what the apps offer
     assert "DEQUANTIZE" not in entry["ops"] and entry["ops"]["EXP"] > 0 and entry["ops"]["LEAKY_RELU"] > 0
     assert entry["parity"]["finite"] and entry["parity"]["max_abs_err"] < 2 * GATES["int8"].max_abs_err
     # the scheme and the rewrites it was converted with, and every conv MAC on int8 activations (read from the file)

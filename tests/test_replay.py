@@ -14,9 +14,11 @@ import torch
 
 from invdn_mobile.export.run import sha256
 from invdn_mobile.golden import (
+    REPLAY_INT8_TARGET,
     REPLAY_TILE,
     REPLAY_VARIANT,
     decode_f32,
+    decode_i8,
     decode_u8,
     dump_golden,
     replay_doc,
@@ -27,6 +29,7 @@ from invdn_mobile.model.checkpoint import default_weights, load_weights, read_me
 from invdn_mobile.tiling import tiling_spec
 
 REPLAY = Path(__file__).resolve().parent.parent / "golden" / "replay"
+REPLAY_INT8 = REPLAY.parent / "replay-int8"  # the int8-I/O NPU file's replay (android-npu-int8-s16-io)
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +118,64 @@ def test_the_golden_command_writes_the_replay_vectors_again(tmp_path, committed)
     for a, b in zip(new["cases"], doc["cases"]):
         err = float(np.abs(decode_f32(a["output"], (t, t, 3)) - decode_f32(b["output"], (t, t, 3))).max())
         assert err <= 1e-5, f"replayed output differs from the committed one by {err:.2e}"
+
+
+# ---- golden/replay-int8/: the NPU file with int8 input and output ----
+
+
+@pytest.fixture(scope="module")
+def committed_int8():
+    doc = json.loads((REPLAY_INT8 / "replay.json").read_text())
+    (entry,) = json.loads((REPLAY_INT8 / "manifest.json").read_text())["artifacts"]
+    return doc, entry
+
+
+def _dequantized(case: dict, key: str, spec: dict, t: int) -> np.ndarray:
+    return ((decode_i8(case[key], (t, t, 3)).astype(np.float32) - spec["zero_point"]) * spec["scale"]).astype(np.float32)
+
+
+def test_the_int8_replay_comes_from_the_npu_recipe_the_bundled_weights_and_passed_its_gate(committed_int8):
+    doc, entry = committed_int8
+    assert entry["weights"]["sha256"] == sha256(default_weights(REPLAY_VARIANT)), "bundled weights changed: `invdn golden`"
+    assert doc["artifact"]["target"] == REPLAY_INT8_TARGET and doc["artifact"]["sha256"] == entry["sha256"]
+    assert entry["tiling"] == tiling_spec(REPLAY_TILE) and entry["gate"]["passed"]
+    assert (entry["format"], entry["precision"], entry["accelerators"]) == ("tflite", "int8", ["cpu", "npu"])
+    for spec in (entry["inputs"][0], entry["outputs"][0]):  # code = 8-bit pixel - 128
+        assert (spec["dtype"], spec["zero_point"]) == ("int8", -128) and spec["scale"] == pytest.approx(1 / 255)
+
+
+def test_the_int8_codes_are_the_photos_pixels_and_the_outputs_are_close_to_pytorch(committed_int8):
+    """Independent of LiteRT and of the recorder: each input tile's codes are the upright photo's 8-bit pixels - 128
+    (mirror-padded at the plan's origin), and the dequantized outputs are the PyTorch compact model's within the
+    int8 file's error (PSNR >= 40 dB; its parity gate measured 45.9 dB)."""
+    doc, entry = committed_int8
+    _, photo = replay_photo()
+    pixels = np.round(photo.rgb * 255).astype(np.int16)
+    t = entry["tile"][0]
+    h, w = pixels.shape[:2]
+    padded = np.pad(pixels, ((0, max(0, t - h)), (0, max(0, t - w)), (0, 0)), mode="symmetric")
+    for case in doc["cases"]:
+        codes = decode_i8(case["input_int8"], (t, t, 3)).astype(np.int16)
+        np.testing.assert_array_equal(codes + 128, padded[case["y"] : case["y"] + t, case["x"] : case["x"] + t])
+    model, _ = load_weights(default_weights(REPLAY_VARIANT), REPLAY_VARIANT)
+    denoiser = Denoiser(model, tile=(t, t), seed=entry["z"]["seed"], z_scale=entry["z"]["scale"]).eval()
+    inputs = np.stack([_dequantized(c, "input_int8", entry["inputs"][0], t) for c in doc["cases"]])
+    outputs = np.stack([_dequantized(c, "output_int8", entry["outputs"][0], t) for c in doc["cases"]])
+    with torch.inference_mode():
+        expected = denoiser(torch.from_numpy(inputs.transpose(0, 3, 1, 2).copy())).numpy().transpose(0, 2, 3, 1)
+    psnr = 10 * np.log10(1 / float(np.mean((outputs - np.clip(expected, 0, 1)) ** 2)))
+    assert psnr >= 40, f"int8 outputs are {psnr:.1f} dB from PyTorch"
+    assert float(np.abs(outputs - inputs).max()) > 0.05  # the model changed the tiles
+
+
+def test_the_int8_document_is_what_the_current_code_makes_of_the_recorded_codes(committed_int8):
+    doc, entry = committed_int8
+    stored, photo = replay_photo()
+    t = entry["tile"][0]
+    outputs = iter(_dequantized(c, "output_int8", entry["outputs"][0], t) for c in doc["cases"])
+
+    def replay(batch: np.ndarray) -> np.ndarray:
+        return next(outputs).transpose(2, 0, 1)[None].copy()
+
+    regenerated = dump_golden(replay_doc(stored, photo, entry, replay, REPLAY_INT8_TARGET))
+    assert regenerated == (REPLAY_INT8 / "replay.json").read_text(), "golden/replay-int8/replay.json is stale"

@@ -45,9 +45,29 @@ kotlin {
     compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }
 }
 
-// The export recipes whose artifacts the app bundles (invdn_mobile/export/targets/android-*.toml).
-val androidTargets = listOf("android-cpu-fp32", "android-gpu-fp16", "android-cpu-int8", "android-cpu-int8dyn")
+// The export recipes whose artifacts the app bundles (invdn_mobile/export/targets/android-*.toml): every Android recipe
+// of `invdn export all`, the NPU files included. `-Pinvdn.targets=android-cpu-fp32,...` bundles a subset.
+val androidTargets = (findProperty("invdn.targets") as String?)?.split(',')?.map { it.trim() }?.filter { it.isNotEmpty() }
+    ?: listOf(
+        "android-cpu-fp32", "android-gpu-fp16", "android-cpu-int8", "android-cpu-int8dyn",
+        "android-npu-int8-s16", "android-npu-int8-s16-io"
+    )
 val exportOut = rootProject.layout.projectDirectory.dir("../export/out")
+
+// Missing models fail the build here, at configuration time, with the command that makes them (an Android Studio
+// sync only warns, so the project still opens from a fresh clone; `:core:` tasks alone need no models).
+val missingExports = androidTargets.filter { !exportOut.dir(it).file("manifest.json").asFile.isFile }
+if (missingExports.isNotEmpty()) {
+    val line = "invdn: no export of ${missingExports.joinToString(", ")} in ${exportOut.asFile}: run `invdn export all` " +
+        "(or `invdn export <recipe>` for each) from the repository root, then build again"
+    val tasks = gradle.startParameter.taskNames
+    val syncing = System.getProperty("idea.sync.active") == "true"
+    if (syncing || (tasks.isNotEmpty() && tasks.all { it.startsWith(":core:") || it.startsWith("core:") })) {
+        logger.warn("warning: $line")
+    } else {
+        throw GradleException(line)
+    }
+}
 
 val copyModels by tasks.registering(Sync::class) {
     description = "Copies the Android recipes' export output (constant-z .tflite files + manifest.json) into assets/models/<target>/."
@@ -55,16 +75,8 @@ val copyModels by tasks.registering(Sync::class) {
     for (target in androidTargets) {
         from(exportOut.dir(target)) {
             include("*.tflite", "manifest.json")
-            exclude("*-zin.tflite") // the app feeds no z input: constant-z artifacts only
+            exclude("*-zin.tflite") // the app feeds no z input: constant-z artifacts only (the app lists the rest as skipped)
             into("models/$target")
-        }
-    }
-    doLast {
-        val found = androidTargets.filter { exportOut.dir(it).file("manifest.json").asFile.isFile }
-        if (found.isEmpty()) {
-            logger.warn("copyModels: no export in ${exportOut.asFile}: run `invdn export android-cpu-fp32` (and the other android-* recipes) first; the app will list no models")
-        } else {
-            logger.lifecycle("copyModels: bundled ${found.joinToString()}")
         }
     }
 }

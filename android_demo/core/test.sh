@@ -38,5 +38,5 @@ if [ "$(cat "$classes/.stamp" 2>/dev/null)" != "$stamp" ]; then
 fi
 tests=$(cd "$classes" && find . -name '*Test.class' ! -name '*$*' | sed 's|^\./||; s|\.class$||; s|/|.|g' | sort)
 [ -n "$tests" ] || { echo "test.sh: no test classes compiled" >&2; exit 2; }
-exec "$java" -Dinvdn.golden="$golden" -Dinvdn.results.out="${INVDN_RESULTS_OUT:-}" \
+exec "$java" -Dinvdn.golden="$golden" -Dinvdn.fixtures="$here/src/test/resources" -Dinvdn.results.out="${INVDN_RESULTS_OUT:-}" \
   -cp "$classes:$stdlib:$junit:$hamcrest:$gson" org.junit.runner.JUnitCore $tests

@@ -73,21 +73,26 @@ def golden(
     replay_out: Annotated[
         Path, typer.Option("--replay-out", help="Folder for the replay vectors (replay.json, manifest.json).")
     ] = Path("golden/replay"),
+    replay_int8_out: Annotated[
+        Path,
+        typer.Option("--replay-int8-out", help="Folder for the replay vectors of the int8-I/O NPU artifact."),
+    ] = Path("golden/replay-int8"),
     replay: Annotated[
         bool,
         typer.Option(
             "--replay/--no-replay",
-            help="Also write the replay vectors: exports the Android FP32 artifact at tile 64 and runs a sample "
-            "photo through it with LiteRT (minutes).",
+            help="Also write the replay vectors: exports the Android FP32 and the int8-I/O NPU artifacts at tile "
+            "64 and runs a sample photo through each with LiteRT (minutes).",
         ),
     ] = True,
 ) -> None:
     """Write the golden vectors the demo apps' ports are tested against: tiling (plans, blend windows, mirror
     padding, one blended image, strength) and the replay of a real artifact on a sample photo."""
-    from invdn_mobile.golden import write_golden, write_replay
+    from invdn_mobile.golden import REPLAY_INT8_TARGET, REPLAY_TARGET, write_golden, write_replay
 
     for path in write_golden(out):
         typer.echo(str(path))
     if replay:
-        for path in write_replay(replay_out, log=typer.echo):
-            typer.echo(str(path))
+        for folder, target in ((replay_out, REPLAY_TARGET), (replay_int8_out, REPLAY_INT8_TARGET)):
+            for path in write_replay(folder, log=typer.echo, target_name=target):
+                typer.echo(str(path))

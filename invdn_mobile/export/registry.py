@@ -33,6 +33,7 @@ class ExportOptions:
     sub_free: bool = False  # full integer: the couplings rewritten without SUB (exact; model.coupling.sub_free)
     split_concats: bool = False  # full integer: no concatenation, Haar split per channel group (exact; model.split)
     reduce_range: bool = False  # ONNX INT8: 7-bit weights (x86 without VNNI saturates int16 pair sums otherwise)
+    accelerators: tuple[str, ...] = ()  # TFLite: the LiteRT accelerators an app may run the file on (the manifest's)
     sensitivity: dict | None = field(default=None, compare=False)  # the INT8 search that chose keep_float, if any
 
 

@@ -92,6 +92,8 @@ def export_artifacts(job: ExportJob, log=print) -> ExportResult:
         )
         entry["strength"] = job.meta.get("strength")  # the weights' noise-adaptive strength curve, for the apps
         entry["export_seconds"] = round(seconds, 2)
+        if options.accelerators:  # what an app may run it on (Target.accelerators)
+            entry["accelerators"] = list(options.accelerators)
         if precision in fmt.needs_calibration:  # INT8 that quantizes activations
             entry["keep_float"] = list(options.keep_float)
             if options.full_integer:  # every op integer: how many bits its activations and weights have

@@ -91,6 +91,16 @@ class Target(Strict):
     def variant(self) -> str:
         return self.variants[0]
 
+    @property
+    def accelerators(self) -> tuple[str, ...]:
+        """The LiteRT accelerators an app may offer for a TFLite recipe's files (recorded in the manifest): the CPU
+        always; the GPU where the export checked the file against the GPU delegate's ops (not ``cpu_only``; hybrid
+        int8dyn convolutions and 16-bit integer ops have no GPU kernel); an NPU where every op is integer (checked on
+        the written file). Empty for other formats (no LiteRT accelerator choice)."""
+        if self.format != "tflite":
+            return ()
+        return ("cpu",) + (() if self.cpu_only else ("gpu",)) + (("npu",) if self.full_integer else ())
+
     def options(self, variant: str, keep_float: list[str] | None = None) -> ExportOptions:
         """The options of this recipe's export of ``variant`` (``keep_float`` overrides the recipe's list)."""
         keep = self.keep_float.get(variant, []) if isinstance(self.keep_float, dict) else self.keep_float
@@ -105,6 +115,7 @@ class Target(Strict):
             sub_free=self.sub_free,
             split_concats=self.split_concats,
             reduce_range=self.reduce_range,
+            accelerators=self.accelerators,
         )
 
 

@@ -23,6 +23,12 @@ def interpreter(model: Path | bytes, threads: int | None = None):
     return Interpreter(model_path=str(model), num_threads=threads)
 
 
+def to_integer(x: np.ndarray, dtype, scale: float, zero: int) -> np.ndarray:
+    """Float values as an integer tensor's codes: round(x / scale) + zero point, clipped to the type's range."""
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
+
+
 class LiteRTRunner:
     """Runs a ``.tflite`` (path or bytes) tile by tile; ``z`` (NCHW) is fed to artifacts that take it."""
 
@@ -39,9 +45,7 @@ class LiteRTRunner:
     def _in(self, name: str, x: np.ndarray) -> np.ndarray:
         if name not in self.quant:
             return x
-        dtype, scale, zero = self.quant[name]
-        info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
+        return to_integer(x, *self.quant[name])
 
     def _out(self, name: str, y: np.ndarray) -> np.ndarray:
         if name not in self.quant:

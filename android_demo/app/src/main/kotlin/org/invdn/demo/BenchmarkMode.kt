@@ -10,6 +10,7 @@ import java.io.File
 import org.invdn.core.AcceleratorChoice
 import org.invdn.core.Benchmark
 import org.invdn.core.BenchmarkSpec
+import org.invdn.core.Int8IoRunner
 import org.invdn.core.Machine
 import org.invdn.core.Results
 
@@ -19,7 +20,8 @@ import org.invdn.core.Results
  *     adb shell am start -n org.invdn.demo/.MainActivity --es benchmark "sizes=256,3000x4000;repeats=10"
  *
  * Every selected model x accelerator x size: warm-up runs, then timed runs of a whole synthetic photo through the
- * core (all tiles, LiteRT run + read-back, the blend). One results document (benchmarks/schema/results.schema.json)
+ * core (all tiles, LiteRT run + read-back, the blend); an accelerator the artifact's manifest does not list is a
+ * "skipped" row, one that refuses the model a "failed" row with the reason. One results document (benchmarks/schema/results.schema.json)
  * goes to the app's external files: Android/data/org.invdn.demo/files/benchmarks/<machine>-<date>.json, logged
  * under the tag [TAG] when written.
  */
@@ -39,7 +41,10 @@ object BenchmarkMode {
         val rows = Benchmark(spec.warmup, spec.repeats).run(cases, { case ->
             val model = byArtifact.getValue(case.artifact)
             val choice = AcceleratorChoice.values().first { it.backend == case.backend }
-            LiteRtRunner.compile(context.assets, model.assetPath, choice, case.threads) // no fallback: a refusal is a failed row
+            // no fallback here: a refusal (an NPU without its vendor libraries...) is a failed row with the reason,
+            // where the photo screen would run on the CPU; closed by the benchmark after the case
+            val runner = LiteRtRunner.compile(LiteRtEnvironment.get(context), context.assets, model.assetPath, choice, case.threads)
+            if (case.artifact.int8Io) Int8IoRunner(case.artifact, runner) else runner
         }, say, isCancelled)
         val machine = machine(context, spec.machine)
         val date = Results.isoDate(System.currentTimeMillis())

@@ -4,9 +4,10 @@ import android.content.res.AssetManager
 import java.io.IOException
 import java.util.concurrent.Executors
 import kotlinx.coroutines.asCoroutineDispatcher
+import org.invdn.core.BundleFolder
 import org.invdn.core.BundledArtifact
-import org.invdn.core.InvdnException
-import org.invdn.core.Manifest
+import org.invdn.core.Catalog
+import org.invdn.core.Skipped
 
 /** The one thread every LiteRT call runs on (a GPU accelerator's context belongs to the thread that made it). */
 object LiteRtThread {
@@ -16,39 +17,37 @@ object LiteRtThread {
 /** A bundled artifact and where it is in the assets. */
 data class Model(val bundled: BundledArtifact, val assetPath: String) {
     val label: String
-        get() = "${bundled.artifact.precision.uppercase()} (${bundled.target}, tile ${bundled.artifact.tile})"
+        get() {
+            val a = bundled.artifact
+            val io = if (a.int8Io) ", int8 I/O" else ""
+            return "${a.precision.uppercase()} (${bundled.target}, tile ${a.tile}$io)"
+        }
 }
 
 /**
- * The models the build bundled (app/build.gradle.kts `copyModels`): assets/models/<target>/manifest.json and the
- * runnable (constant-z, gate passed) artifacts it lists that are present.
+ * The models the build bundled (app/build.gradle.kts `copyModels`: assets/models/<target>/manifest.json and the files
+ * beside it), through the core's [Catalog]: the offered ones, and every skipped one with its reason.
  */
 object ModelStore {
     private const val ROOT = "models"
 
-    /** Every bundled model, and one line per manifest that could not be used. */
-    fun load(assets: AssetManager): Pair<List<Model>, List<String>> {
-        val models = ArrayList<Model>()
-        val problems = ArrayList<String>()
+    fun load(assets: AssetManager): Pair<List<Model>, List<Skipped>> {
+        val folders = ArrayList<BundleFolder>()
+        val unreadable = ArrayList<Skipped>()
         val targets = try {
-            assets.list(ROOT)?.sorted() ?: emptyList()
+            assets.list(ROOT)?.toList() ?: emptyList()
         } catch (e: IOException) {
             emptyList()
         }
         for (target in targets) {
-            val path = "$ROOT/$target/manifest.json"
             try {
-                val text = assets.open(path).use { it.readBytes().toString(Charsets.UTF_8) }
-                val present = assets.list("$ROOT/$target")?.toSet() ?: emptySet()
-                for (artifact in Manifest.parse(text, path).runnable()) {
-                    if (artifact.file in present) models.add(Model(BundledArtifact(target, artifact), "$ROOT/$target/${artifact.file}"))
-                }
-            } catch (e: InvdnException) {
-                problems.add(e.message ?: path)
+                val text = assets.open("$ROOT/$target/manifest.json").use { it.readBytes().toString(Charsets.UTF_8) }
+                folders.add(BundleFolder(target, text, assets.list("$ROOT/$target")?.toSet() ?: emptySet()))
             } catch (e: IOException) {
-                problems.add("$path: cannot read (${e.message})")
+                unreadable.add(Skipped(target, "manifest.json", "cannot read (${e.message})"))
             }
         }
-        return models to problems
+        val catalog = Catalog.of(folders)
+        return catalog.offered.map { Model(it, "$ROOT/${it.target}/${it.artifact.file}") } to unreadable + catalog.skipped
     }
 }

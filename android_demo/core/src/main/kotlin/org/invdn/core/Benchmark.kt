@@ -24,19 +24,6 @@ data class Machine(
     val libraries: Map<String, String>
 )
 
-/** How the app runs an artifact: LiteRT's GPU accelerator at FP16 or FP32 precision, or its CPU one (XNNPACK). */
-enum class AcceleratorChoice(val key: String, val backend: String, val device: String, val label: String) {
-    GPU_FP16("gpu-fp16", "litert-gpu-fp16", "gpu", "GPU FP16"),
-    GPU_FP32("gpu-fp32", "litert-gpu-fp32", "gpu", "GPU FP32"),
-    CPU("cpu", "litert-xnnpack", "cpu", "CPU");
-
-    companion object {
-        /** The choice called [key] (gpu-fp16, gpu-fp32, cpu), or null. */
-        @JvmStatic
-        fun find(key: String): AcceleratorChoice? = values().firstOrNull { it.key == key }
-    }
-}
-
 /** A photo size, height x width. */
 data class PhotoSize(val height: Int, val width: Int) {
     override fun toString(): String = "${height}x$width"
@@ -48,7 +35,7 @@ data class BundledArtifact(val target: String, val artifact: Artifact)
 /**
  * What benchmark mode runs, from the text of the `benchmark` intent extra or the benchmark screen:
  * `key=value` pairs separated by `;` -- models (precisions or artifact files, or "all"), accelerators (gpu-fp16,
- * gpu-fp32, cpu), sizes (N or HxW), warmup, repeats, threads (CPU), machine (the results' machine name).
+ * gpu-fp32, cpu, npu), sizes (N or HxW), warmup, repeats, threads (CPU), machine (the results' machine name).
  * For example `models=fp32,fp16;accelerators=gpu-fp16,cpu;sizes=256,3000x4000;repeats=10`.
  */
 data class BenchmarkSpec(
@@ -60,7 +47,11 @@ data class BenchmarkSpec(
     val threads: Int? = null,
     val machine: String? = null
 ) {
-    /** The cases, model x accelerator x size, of the [bundled] artifacts this spec selects (runnable ones only). */
+    /**
+     * The plan: the cases, model x accelerator x size, of the [bundled] artifacts this spec selects (runnable ones
+     * only). An accelerator the artifact's manifest does not list is a case with [BenchCase.skip] set (a "skipped" row
+     * with the reason, never a missing row).
+     */
     fun cases(bundled: List<BundledArtifact>): List<BenchCase> {
         val chosen = bundled.filter { b ->
             b.artifact.runnable && ("all" in models || b.artifact.precision in models || b.artifact.file in models)
@@ -68,7 +59,9 @@ data class BenchmarkSpec(
         if (chosen.isEmpty()) throw InvdnException("models=${models.joinToString(",")}: no bundled artifact matches")
         val out = ArrayList<BenchCase>()
         for (b in chosen) for (acc in accelerators) for (size in sizes) {
-            out.add(BenchCase(b.artifact, b.target, acc.backend, acc.device, if (acc == AcceleratorChoice.CPU) threads else null, size.height, size.width))
+            val offered = Accelerators.offered(b.artifact)
+            val skip = if (acc in offered) null else "${acc.label} is not listed for this file in its manifest (${b.artifact.accelerators?.joinToString(", ") ?: "no accelerators"})"
+            out.add(BenchCase(b.artifact, b.target, acc.backend, acc.device, if (acc == AcceleratorChoice.CPU) threads else null, size.height, size.width, skip))
         }
         return out
     }
@@ -116,7 +109,10 @@ data class BenchmarkSpec(
     }
 }
 
-/** One measurement to make: [artifact] on [backend] ("litert-gpu", "litert-xnnpack") at [height] x [width]. */
+/**
+ * One measurement to make: [artifact] on [backend] ("litert-gpu-fp16", "litert-xnnpack", "litert-npu") at [height] x
+ * [width]; [skip]: why it is not run (a "skipped" row).
+ */
 data class BenchCase(
     val artifact: Artifact,
     val target: String?,
@@ -124,7 +120,8 @@ data class BenchCase(
     val device: String,
     val threads: Int?,
     val height: Int,
-    val width: Int
+    val width: Int,
+    val skip: String? = null
 )
 
 /** One row of the results: a case and its latencies (ms of one whole photo), or why it failed or was skipped. */
@@ -168,10 +165,14 @@ class Benchmark(private val warmup: Int, private val repeats: Int) {
         val denoiser = Denoiser(case.artifact)
         val tiles = denoiser.plan(case.height, case.width).size
         val label = "${case.backend} ${case.artifact.file} ${case.height}x${case.width}"
+        if (case.skip != null) {
+            log("$label: skipped (${case.skip})")
+            return@map BenchRow(case, "skipped", tiles, error = case.skip)
+        }
         try {
             val runner = open(case)
             try {
-                val image = syntheticImage(case.height, case.width)
+                val image = SyntheticPhoto(case.height, case.width)
                 val discard: (Int, Int, FloatArray) -> Unit = { _, _, _ -> }
                 for (i in 0 until warmup) denoiser.run(image, runner, 1.0, discard, isCancelled = isCancelled)
                 val times = ArrayList<Double>()
@@ -187,31 +188,28 @@ class Benchmark(private val warmup: Int, private val repeats: Int) {
             }
         } catch (e: CancelledException) {
             throw e
-        } catch (e: Exception) {
+        } catch (e: Throwable) { // an IOException, a runtime refusal, an OutOfMemoryError: a failed row, not a crash
+            if (e is Error && e !is OutOfMemoryError) throw e
             val why = (e.message ?: e.javaClass.simpleName).lines().first()
             log("$label: failed ($why)")
             BenchRow(case, "failed", tiles, error = why)
         }
     }
+}
 
-    companion object {
-        /** A deterministic photo-like image (smooth gradients plus seeded noise) in [0, 1]. */
-        @JvmStatic
-        fun syntheticImage(height: Int, width: Int): FloatImage {
-            val data = FloatArray(height * width * 3)
-            var s = 12345L
-            for (y in 0 until height) {
-                for (x in 0 until width) {
-                    for (c in 0 until 3) {
-                        s = (s * 1103515245L + 12345L) and 0xFFFFFFFFL
-                        val noise = (s / 4294967296.0 - 0.5) * 0.2
-                        val base = 0.5 + 0.3 * Math.sin(x * (c + 1) / 37.0 + y / 53.0)
-                        data[(y * width + x) * 3 + c] = Math.min(1.0, Math.max(0.0, base + noise)).toFloat()
-                    }
-                }
-            }
-            return FloatImage(height, width, data)
-        }
+/**
+ * A deterministic photo-like image in [0, 1] (smooth gradients plus hashed noise), computed per pixel when read:
+ * no pixel memory, whatever its size (a 12 MP float copy per benchmark case would be 144 MB).
+ */
+class SyntheticPhoto(override val height: Int, override val width: Int, private val seed: Int = 12345) : PixelSource {
+    override fun value(y: Int, x: Int, c: Int): Float {
+        var h = (y * 73856093) xor (x * 19349663) xor (c * 83492791) xor seed
+        h = h xor (h ushr 16)
+        h *= -2048144789 // 0x85ebca6b
+        h = h xor (h ushr 13)
+        val noise = ((h ushr 8) / 16777216.0 - 0.5) * 0.2
+        val base = 0.5 + 0.3 * Math.sin(x * (c + 1) / 37.0 + y / 53.0)
+        return Math.min(1.0, Math.max(0.0, base + noise)).toFloat()
     }
 }
 

@@ -54,25 +54,37 @@ object Orientation {
 
 /**
  * An 8-bit photo as decoded: RGBA bytes (4 per pixel, row-major, as Android's `Bitmap.copyPixelsToBuffer` writes an
- * ARGB_8888 bitmap) of the stored [storedHeight] x [storedWidth] pixels, seen upright through its EXIF [orientation].
- * Alpha is ignored.
+ * ARGB_8888 bitmap; alpha ignored) or RGB bytes ([bytesPerPixel] 3: the whole-photo path's one copy) of the stored
+ * [storedHeight] x [storedWidth] pixels, seen upright through its EXIF [orientation].
  */
-class Rgba8Image(val data: ByteArray, val storedHeight: Int, val storedWidth: Int, orientation: Int = 1) : PixelSource {
+class Rgba8Image @JvmOverloads constructor(
+    val data: ByteArray,
+    val storedHeight: Int,
+    val storedWidth: Int,
+    orientation: Int = 1,
+    val bytesPerPixel: Int = 4
+) : PixelSource {
     val orientation: Int = Orientation.check(orientation)
     override val height: Int = if (Orientation.swapsAxes(this.orientation)) storedWidth else storedHeight
     override val width: Int = if (Orientation.swapsAxes(this.orientation)) storedHeight else storedWidth
 
     init {
-        if (storedHeight < 1 || storedWidth < 1 || data.size.toLong() != storedHeight.toLong() * storedWidth * 4) {
-            throw InvdnException("a ${storedHeight}x$storedWidth RGBA image needs ${storedHeight.toLong() * storedWidth * 4} bytes, got ${data.size}")
+        if (bytesPerPixel != 3 && bytesPerPixel != 4) throw InvdnException("8-bit images have 3 or 4 bytes per pixel, not $bytesPerPixel")
+        if (storedHeight < 1 || storedWidth < 1 || data.size.toLong() != storedHeight.toLong() * storedWidth * bytesPerPixel) {
+            throw InvdnException("a ${storedHeight}x$storedWidth ${if (bytesPerPixel == 4) "RGBA" else "RGB"} image needs ${storedHeight.toLong() * storedWidth * bytesPerPixel} bytes, got ${data.size}")
         }
     }
 
     override fun value(y: Int, x: Int, c: Int): Float =
-        LEVELS[data[Orientation.storedIndex(orientation, storedHeight, storedWidth, y, x) * 4 + c].toInt() and 0xFF]
+        LEVELS[data[Orientation.storedIndex(orientation, storedHeight, storedWidth, y, x) * bytesPerPixel + c].toInt() and 0xFF]
+
+    /** The 8-bit level (0-255) of channel [c] of upright pixel ([y], [x]). */
+    fun level(y: Int, x: Int, c: Int): Int =
+        data[Orientation.storedIndex(orientation, storedHeight, storedWidth, y, x) * bytesPerPixel + c].toInt() and 0xFF
 
     /** The upright pixels as RGBA bytes (alpha kept): for showing the photo as it is processed. */
     fun uprightRgba(): ByteArray {
+        if (bytesPerPixel != 4) throw InvdnException("uprightRgba needs an RGBA image")
         if (orientation == 1) return data.copyOf()
         val out = ByteArray(data.size)
         var o = 0
@@ -109,7 +121,9 @@ class Rgba8Image(val data: ByteArray, val storedHeight: Int, val storedWidth: In
             return out
         }
 
-        private val LEVELS = FloatArray(256) { it.toFloat() / 255f } // float32(v) / float32(255), as numpy
+        /** float32(v) / float32(255), as numpy reads an 8-bit level. */
+        @JvmField
+        val LEVELS = FloatArray(256) { it.toFloat() / 255f }
     }
 }
 

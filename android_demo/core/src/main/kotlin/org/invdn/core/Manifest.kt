@@ -25,7 +25,17 @@ enum class Layout {
         if (this == NHWC) (i * tile + j) * channels + c else (c * tile + i) * tile + j
 }
 
-data class TensorSpec(val name: String, val shape: List<Int>, val dtype: String)
+/**
+ * One input or output: [dtype] float32, or int8 with the [scale] and [zeroPoint] of its codes (value = scale x (code -
+ * zeroPoint); the Android int8-I/O files: code = 8-bit pixel - 128).
+ */
+data class TensorSpec(
+    val name: String,
+    val shape: List<Int>,
+    val dtype: String,
+    val scale: Double? = null,
+    val zeroPoint: Int? = null
+)
 
 /** The manifest's "tiling": how to reproduce invdn_mobile/tiling.py for this artifact. */
 data class TilingSpec(val tile: Int, val overlap: Int, val multiple: Int, val padding: String, val window: String)
@@ -57,16 +67,40 @@ data class Artifact(
     val bytes: Long,
     val sha256: String,
     val strength: StrengthCurve?,
-    val gate: Gate?
+    val gate: Gate?,
+    val accelerators: List<String>? = null
 ) {
-    /** Values in one input (and one output) tile: 3 x tile x tile float32. */
+    /** Values in one input (and one output) tile: 3 x tile x tile. */
     val tileValues: Int
         get() = CHANNELS * tile * tile
 
-    /** Whether an app can run it with one float32 image in and out (constant z, not rejected by its gate). */
+    /** Whether input and output are int8 codes (quantized with their scale and zero point), not float32. */
+    val int8Io: Boolean
+        get() = inputs[0].dtype == "int8"
+
+    /**
+     * Why an app cannot run it with one image in and out, or null: a second (z) input, an image type other than float32
+     * or int8 with its scale and zero point, a failed parity gate.
+     */
+    val problem: String?
+        get() {
+            val input = inputs[0]
+            val output = outputs[0]
+            return when {
+                file.endsWith(".rejected") || gate?.passed == false -> "failed its parity gate"
+                inputs.size != 1 -> "takes z as a second input (the app feeds none: use the constant-z file)"
+                outputs.size != 1 -> "has ${outputs.size} outputs"
+                input.dtype != output.dtype -> "input ${input.dtype} and output ${output.dtype} differ"
+                input.dtype == "int8" && (input.scale == null || input.zeroPoint == null || output.scale == null || output.zeroPoint == null) ->
+                    "int8 image without scale and zero point"
+                input.dtype != "float32" && input.dtype != "int8" -> "image type ${input.dtype} (the app runs float32 or int8)"
+                else -> null
+            }
+        }
+
+    /** Whether an app can run it with one image in and out (constant z, float32 or int8 I/O, gate not failed). */
     val runnable: Boolean
-        get() = inputs.size == 1 && inputs[0].dtype == "float32" && outputs.size == 1 && gate?.passed != false &&
-            !file.endsWith(".rejected")
+        get() = problem == null
 
     companion object {
         const val CHANNELS = 3
@@ -139,7 +173,7 @@ private class ManifestReader(private val source: String) {
         val image = if (layout == Layout.NHWC) listOf(1, tile, tile, 3) else listOf(1, 3, tile, tile)
         for ((what, list) in listOf("inputs" to inputs, "outputs" to outputs)) {
             val first = list[0]
-            if (first.dtype == "float32" && first.shape != image) {
+            if ((first.dtype == "float32" || first.dtype == "int8") && first.shape != image) {
                 throw fail("$path.$what[0].shape", "${first.shape} does not match tile $tile in $layout ($image)")
             }
         }
@@ -163,7 +197,8 @@ private class ManifestReader(private val source: String) {
             bytes = integer(o.get("bytes"), "$path.bytes"),
             sha256 = string(o.get("sha256"), "$path.sha256"),
             strength = if (strength == null || strength.isJsonNull) null else curve(obj(strength, "$path.strength"), "$path.strength"),
-            gate = o.get("gate")?.let { if (it.isJsonNull) null else gate(obj(it, "$path.gate"), "$path.gate") }
+            gate = o.get("gate")?.let { if (it.isJsonNull) null else gate(obj(it, "$path.gate"), "$path.gate") },
+            accelerators = o.get("accelerators")?.let { if (it.isJsonNull) null else accelerators(it, "$path.accelerators") }
         )
     }
 
@@ -172,8 +207,23 @@ private class ManifestReader(private val source: String) {
         if (list.size() == 0) throw fail(path, "empty")
         return list.mapIndexed { i, t ->
             val o = obj(t, "$path[$i]")
-            TensorSpec(string(o.get("name"), "$path[$i].name"), ints(o.get("shape"), "$path[$i].shape"), string(o.get("dtype"), "$path[$i].dtype"))
+            val scale = o.get("scale")?.let { if (it.isJsonNull) null else number(it, "$path[$i].scale") }
+            if (scale != null && !(scale > 0.0)) throw fail("$path[$i].scale", "must be > 0, got $scale")
+            val zero = o.get("zero_point")?.let { if (it.isJsonNull) null else integer(it, "$path[$i].zero_point") }
+            if (zero != null && (zero < -128 || zero > 127)) throw fail("$path[$i].zero_point", "must be an int8 value, got $zero")
+            TensorSpec(
+                string(o.get("name"), "$path[$i].name"), ints(o.get("shape"), "$path[$i].shape"),
+                string(o.get("dtype"), "$path[$i].dtype"), scale, zero?.toInt()
+            )
         }
+    }
+
+    private fun accelerators(e: JsonElement, path: String): List<String> {
+        val names = array(e, path).mapIndexed { i, v -> string(v, "$path[$i]") }
+        val unknown = names.filter { Accelerators.find(it) == null }
+        if (unknown.isNotEmpty()) throw fail(path, "unknown accelerator(s) $unknown (this app knows ${Accelerators.NAMES})")
+        if ("cpu" !in names) throw fail(path, "must include cpu (the fallback of every other), got $names")
+        return names
     }
 
     private fun tiling(o: JsonObject, path: String): TilingSpec {

@@ -95,13 +95,15 @@ class BenchmarkTest {
         assertEquals(listOf(0, 10, 4), listOf(spec.warmup, spec.repeats, spec.threads))
         assertEquals("Pixel 8a", spec.machine)
         assertEquals(BenchmarkSpec(), BenchmarkSpec.parse(""))
-        val int8 = artifact.copy(file = "invdn-compact-64-int8.tflite", precision = "int8")
-        val cases = spec.cases(listOf(BundledArtifact("android-cpu-fp32", artifact), BundledArtifact("android-cpu-int8", int8)))
+        val fp32 = artifact.copy(accelerators = listOf("cpu", "gpu"))
+        val int8 = fp32.copy(file = "invdn-compact-64-int8.tflite", precision = "int8")
+        val cases = spec.cases(listOf(BundledArtifact("android-cpu-fp32", fp32), BundledArtifact("android-cpu-int8", int8)))
         assertEquals(1 * 2 * 2, cases.size) // only fp32 matches: x 2 accelerators x 2 sizes
         assertEquals(listOf("litert-gpu-fp16", "litert-gpu-fp16", "litert-xnnpack", "litert-xnnpack"), cases.map { it.backend })
         assertEquals(listOf(null, null, 4, 4), cases.map { it.threads })
         assertEquals("android-cpu-fp32", cases[0].target)
-        for (bad in listOf("sizes=12mp", "repeats=0", "accelerators=npu", "speed=fast", "warmup", "models=")) {
+        assertTrue(cases.all { it.skip == null })
+        for (bad in listOf("sizes=12mp", "repeats=0", "accelerators=tpu", "speed=fast", "warmup", "models=")) {
             try {
                 BenchmarkSpec.parse(bad)
                 fail("accepted '$bad'")
@@ -115,5 +117,51 @@ class BenchmarkTest {
         } catch (e: InvdnException) {
             assertTrue(e.message!!.contains("no bundled artifact"))
         }
+    }
+
+    @Test
+    fun thePlanSkipsAcceleratorsTheManifestDoesNotListWithARow() {
+        val int8dyn = Golden.manifest("android-cpu-int8dyn").artifacts[0]
+        val s16io = Golden.manifest("android-npu-int8-s16-io").artifacts[0]
+        val spec = BenchmarkSpec.parse("accelerators=gpu-fp16,npu,cpu;sizes=64;repeats=1;warmup=0")
+        val cases = spec.cases(listOf(BundledArtifact("android-cpu-int8dyn", int8dyn), BundledArtifact("android-npu-int8-s16-io", s16io)))
+        assertEquals(listOf("litert-gpu-fp16", "litert-npu", "litert-xnnpack", "litert-gpu-fp16", "litert-npu", "litert-xnnpack"), cases.map { it.backend })
+        assertEquals(listOf(true, true, false, true, false, false), cases.map { it.skip != null })
+        val opened = ArrayList<String>()
+        val rows = Benchmark(0, 1).run(cases, { case ->
+            opened.add(case.backend)
+            if (case.backend == "litert-npu") throw java.io.IOException("no NPU dispatch library on this phone: the app runs it on the CPU")
+            if (case.artifact.int8Io) Int8IoRunner(case.artifact, object : Int8TileRunner {
+                override fun run(input: ByteArray): ByteArray = input
+            }) else StubRunner(case.artifact.tile)
+        })
+        assertEquals(listOf("litert-xnnpack", "litert-npu", "litert-xnnpack"), opened) // skipped cases open nothing
+        assertEquals(listOf("skipped", "skipped", "ok", "skipped", "failed", "ok"), rows.map { it.status })
+        assertTrue(rows[0].error!!, rows[0].error!!.contains("GPU FP16 is not listed") && rows[0].error!!.contains("(cpu)"))
+        assertEquals("no NPU dispatch library on this phone: the app runs it on the CPU", rows[4].error) // an IOException: a row, not a crash
+        val json = Results.toJson("2026-12-07T10:00:00Z", Machine("p", "phone", "c", 8, null, "Android", "m", emptyMap()), rows)
+        val doc = JsonParser.parseString(json).asJsonObject.getAsJsonArray("rows")
+        assertEquals("skipped", doc[0].asJsonObject.get("status").asString)
+        assertTrue(doc[0].asJsonObject.get("median_ms").isJsonNull)
+    }
+
+    @Test
+    fun benchmarkPixelsAreMadeWhenReadNotHeld() {
+        val big = SyntheticPhoto(8000, 12000) // 96 MP: a float copy would be 1.1 GB
+        val again = SyntheticPhoto(8000, 12000)
+        var sum = 0.0
+        for (y in 0 until 8000 step 997) for (x in 0 until 12000 step 1999) for (c in 0 until 3) {
+            val v = big.value(y, x, c)
+            assertTrue(v >= 0f && v <= 1f)
+            assertEquals(v, again.value(y, x, c), 0f)
+            sum += v
+        }
+        assertTrue(Math.abs(big.value(5, 5, 0) - big.value(5, 6, 0)) > 0f) // noisy, not flat
+        assertTrue(sum > 0)
+        val rt = Runtime.getRuntime()
+        val before = rt.totalMemory() - rt.freeMemory()
+        val photos = List(20) { SyntheticPhoto(8000, 12000, it) } // 20 benchmark photos of 96 MP each
+        assertTrue(rt.totalMemory() - rt.freeMemory() - before < (64L shl 20)) // not 22 GB of floats
+        assertEquals(20, photos.map { it.value(0, 0, 0) }.size)
     }
 }

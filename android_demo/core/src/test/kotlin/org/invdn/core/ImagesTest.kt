@@ -85,7 +85,7 @@ class ImagesTest {
         val t = 4
         assertEquals(((2 * t) + 3) * 3 + 1, Layout.NHWC.index(t, 3, 2, 3, 1))
         assertEquals((1 * t + 2) * t + 3, Layout.NCHW.index(t, 3, 2, 3, 1))
-        val image = Benchmark.syntheticImage(5, 7)
+        val image = SyntheticPhoto(5, 7)
         val nhwc = FloatArray(3 * t * t)
         val nchw = FloatArray(3 * t * t)
         Pixels.extractTile(image, t, 4, 3, Layout.NHWC, nhwc)

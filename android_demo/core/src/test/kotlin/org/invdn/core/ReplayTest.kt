@@ -29,18 +29,7 @@ class ReplayTest {
         }
     }
 
-    private fun photo(): Rgba8Image {
-        val p = doc.getAsJsonObject("photo")
-        val h = p.get("stored_height").asInt
-        val w = p.get("stored_width").asInt
-        val rgb = Golden.u8(p.get("rgb8").asString)
-        val rgba = ByteArray(h * w * 4)
-        for (i in 0 until h * w) {
-            for (c in 0 until 3) rgba[i * 4 + c] = rgb[i * 3 + c].toByte()
-            rgba[i * 4 + 3] = 255.toByte()
-        }
-        return Rgba8Image(rgba, h, w, p.get("orientation").asInt)
-    }
+    private fun photo(): Rgba8Image = Golden.replayPhoto(doc)
 
     private fun cases(): List<JsonObject> = doc.getAsJsonArray("cases").map { it.asJsonObject }
 
@@ -67,11 +56,7 @@ class ReplayTest {
         assertEquals("strength", doc.get("strength").asDouble, result.strength, 1e-9)
         val r = doc.getAsJsonObject("result")
         val floatErr = Golden.maxAbsDiff(float, Golden.f32(r.get("float").asString))
-        val expected8 = Golden.u8(r.get("rgb8").asString)
-        var levels = 0
-        for (i in 0 until image.height * image.width) {
-            for (c in 0 until 3) levels = Math.max(levels, Math.abs((bytes.data[i * 4 + c].toInt() and 0xFF) - expected8[i * 3 + c]))
-        }
+        val levels = Golden.maxLevelDiff(bytes.data, Golden.u8(r.get("rgb8").asString))
         println(
             "REPLAY tiles=${runner.calls} input_max_abs_err=${runner.inputErr} float_max_abs_err=$floatErr " +
                 "rgb8_max_diff=$levels sigma=${result.sigma.toDouble()} sigma_expected=${doc.get("sigma").asDouble} strength=${result.strength}"

@@ -48,7 +48,7 @@ class StrengthGoldenTest {
 
     @Test
     fun blendRowsFromTheMiddleOfThePhotoReadTheRightNoisyRows() {
-        val image = Benchmark.syntheticImage(9, 5)
+        val image = SyntheticPhoto(9, 5)
         val denoised = FloatArray(9 * 5 * 3) { 0.25f }
         val rows = denoised.copyOfRange(4 * 5 * 3, 7 * 5 * 3) // photo rows 4, 5, 6
         Strength.blendRows(image, 4, 3, rows, 0.5)

@@ -1,6 +1,7 @@
 package org.invdn.demo.ui
 
 import android.Manifest
+import android.content.ActivityNotFoundException
 import android.content.pm.PackageManager
 import android.net.Uri
 import android.os.Build
@@ -31,6 +32,7 @@ import androidx.compose.material3.Surface
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.DisposableEffect
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
@@ -39,6 +41,7 @@ import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalContext
+import androidx.compose.ui.platform.LocalView
 import androidx.compose.ui.text.font.FontFamily
 import androidx.compose.ui.unit.dp
 import androidx.core.content.ContextCompat
@@ -46,6 +49,7 @@ import androidx.core.content.FileProvider
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import java.io.File
 import org.invdn.core.AcceleratorChoice
+import org.invdn.core.Accelerators
 import org.invdn.demo.BenchmarkMode
 import org.invdn.demo.DemoViewModel
 import org.invdn.demo.Settings
@@ -58,6 +62,13 @@ fun DemoApp(model: DemoViewModel) {
     val state by model.state.collectAsStateWithLifecycle()
     var screen by rememberSaveable { mutableStateOf(Screen.Photo) }
     LaunchedEffect(state.benchmarkRunning) { if (state.benchmarkRunning) screen = Screen.Benchmark }
+    // the screen stays on while a photo is denoised or a benchmark runs (FLAG_KEEP_SCREEN_ON through the view)
+    val view = LocalView.current
+    val busy = state.running || state.benchmarkRunning
+    DisposableEffect(busy) {
+        view.keepScreenOn = busy
+        onDispose { view.keepScreenOn = false }
+    }
     Surface(Modifier.fillMaxSize()) {
         Column(Modifier.safeDrawingPadding()) {
             Row(Modifier.fillMaxWidth(), horizontalArrangement = Arrangement.SpaceEvenly) {
@@ -95,7 +106,11 @@ private fun PhotoScreen(state: UiState, model: DemoViewModel) {
                 file.parentFile?.mkdirs()
                 val uri = FileProvider.getUriForFile(context, "${context.packageName}.files", file)
                 cameraUri = uri
-                take.launch(uri)
+                try {
+                    take.launch(uri)
+                } catch (e: ActivityNotFoundException) { // no camera app (emulators, some tablets, work profiles)
+                    model.report("No camera app on this device: pick a photo instead.")
+                }
             }) { Text("Camera") }
             if (state.running) {
                 OutlinedButton(onClick = model::cancel) { Text("Cancel") }
@@ -113,6 +128,9 @@ private fun PhotoScreen(state: UiState, model: DemoViewModel) {
         if (state.running) LinearProgressIndicator(progress = { state.progress }, modifier = Modifier.fillMaxWidth())
         if (state.status.isNotEmpty()) Text(state.status, style = MaterialTheme.typography.bodyMedium)
         state.error?.let { Text(it, color = MaterialTheme.colorScheme.error, style = MaterialTheme.typography.bodyMedium) }
+        state.downscale?.let { sample ->
+            OutlinedButton(onClick = { model.downscale(sample) }) { Text("Denoise at 1/$sample size instead") }
+        }
         Box(Modifier.weight(1f).fillMaxWidth()) {
             val before = state.before
             if (before != null) {
@@ -140,17 +158,22 @@ private fun SettingsScreen(state: UiState, update: (Settings) -> Unit) {
     val s = state.settings
     Column(Modifier.fillMaxSize().padding(16.dp).verticalScroll(rememberScrollState())) {
         Text("Model", style = MaterialTheme.typography.titleMedium)
-        if (state.models.isEmpty()) Text("None bundled: run `invdn export android-cpu-fp32` (and the other android-* recipes), then rebuild.")
+        if (state.models.isEmpty()) Text("None bundled: run `invdn export all` from the repository root, then rebuild.")
         state.models.forEachIndexed { i, m -> Choice(m.label, s.model == i) { update(s.copy(model = i)) } }
-        for (problem in state.modelProblems) Text(problem, color = MaterialTheme.colorScheme.error)
+        if (state.skipped.isNotEmpty()) {
+            Text("Not offered", style = MaterialTheme.typography.titleSmall, modifier = Modifier.padding(top = 8.dp))
+            for (skip in state.skipped) Text(skip.toString(), style = MaterialTheme.typography.bodySmall)
+        }
 
         Text("Accelerator", style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(top = 16.dp))
-        for (a in AcceleratorChoice.values()) Choice(a.label, s.accelerator == a) { update(s.copy(accelerator = a)) }
+        // only what the chosen model's manifest lists (int8dyn: the CPU only; the NPU files: CPU and NPU)
+        val offered = state.models.getOrNull(s.model)?.let { Accelerators.offered(it.bundled.artifact) } ?: emptyList()
+        for (a in offered) Choice(a.label, s.accelerator == a) { update(s.copy(accelerator = a)) }
         if (s.accelerator == AcceleratorChoice.CPU) {
             Text("CPU threads: ${s.threads}")
             Slider(value = s.threads.toFloat(), onValueChange = { update(s.copy(threads = it.toInt())) }, valueRange = 1f..8f, steps = 6)
         } else {
-            Text("A GPU that refuses the model falls back to the CPU (the status line says so).", style = MaterialTheme.typography.bodySmall)
+            Text("A GPU or NPU that refuses the model falls back to the CPU (the status line says so).", style = MaterialTheme.typography.bodySmall)
         }
 
         Text("Strength", style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(top = 16.dp))
@@ -169,7 +192,7 @@ private fun BenchmarkScreen(state: UiState, model: DemoViewModel) {
     Column(Modifier.fillMaxSize().padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
         Text(
             "Every bundled model x accelerator x size: warm-up, then timed whole-photo runs. Keys: models, " +
-                "accelerators (gpu-fp16, gpu-fp32, cpu), sizes (N or HxW), warmup, repeats, threads, machine. " +
+                "accelerators (gpu-fp16, gpu-fp32, cpu, npu), sizes (N or HxW), warmup, repeats, threads, machine. " +
                 "From adb: am start -n org.invdn.demo/.MainActivity --es ${BenchmarkMode.EXTRA} \"…\"",
             style = MaterialTheme.typography.bodySmall
         )
