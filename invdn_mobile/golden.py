@@ -10,7 +10,8 @@ or the strength code fails the ports' tests until the files are regenerated and 
 with an EXIF orientation goes through the Android FP32 TFLite artifact (exported at a small tile, run by the package's
 LiteRT runner) tile by tile, and every tile in and out, the strength and the final photo (float and 8-bit) are
 recorded. ``golden/replay-int8/``: the same photo through the NPU recipe with int8 input and output
-(``android-npu-int8-s16-io``); its cases also hold the int8 codes LiteRT was fed and returned. No LiteRT runs on a JVM test machine, so the apps replay the recorded outputs and check everything around
+(``android-npu-int8-s16-io``); its cases also hold the int8 codes LiteRT was fed and returned. No LiteRT runs on a
+JVM test machine, so the apps replay the recorded outputs and check everything around
 the model. Checked for staleness by ``tests/test_replay.py``.
 """
 

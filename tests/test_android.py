@@ -185,7 +185,8 @@ def test_a_fresh_clone_has_the_gradle_wrapper_and_no_jdk_toolchain(tmp_path):
         capture_output=True,
         text=True,
         # a dead proxy: the wrapper never downloads 130 MB here, even where the network is open
-        env=os.environ | {"GRADLE_USER_HOME": str(tmp_path), "JAVA_OPTS": "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=9"},
+        env=os.environ
+        | {"GRADLE_USER_HOME": str(tmp_path), "JAVA_OPTS": "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=9"},
         timeout=120,
     )
     assert "gradle-8.11.1-bin.zip" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

@@ -131,12 +131,14 @@ def committed_int8():
 
 
 def _dequantized(case: dict, key: str, spec: dict, t: int) -> np.ndarray:
-    return ((decode_i8(case[key], (t, t, 3)).astype(np.float32) - spec["zero_point"]) * spec["scale"]).astype(np.float32)
+    codes = decode_i8(case[key], (t, t, 3)).astype(np.float32)
+    return ((codes - spec["zero_point"]) * spec["scale"]).astype(np.float32)
 
 
 def test_the_int8_replay_comes_from_the_npu_recipe_the_bundled_weights_and_passed_its_gate(committed_int8):
     doc, entry = committed_int8
-    assert entry["weights"]["sha256"] == sha256(default_weights(REPLAY_VARIANT)), "bundled weights changed: `invdn golden`"
+    stale = "bundled weights changed: `invdn golden`"
+    assert entry["weights"]["sha256"] == sha256(default_weights(REPLAY_VARIANT)), stale
     assert doc["artifact"]["target"] == REPLAY_INT8_TARGET and doc["artifact"]["sha256"] == entry["sha256"]
     assert entry["tiling"] == tiling_spec(REPLAY_TILE) and entry["gate"]["passed"]
     assert (entry["format"], entry["precision"], entry["accelerators"]) == ("tflite", "int8", ["cpu", "npu"])
