@@ -1,14 +1,15 @@
-"""The iOS demo (ios_demo/): what can be checked without a Swift toolchain. Nothing here compiles or runs Swift: the
-Swift files are parsed (tree-sitter's Swift grammar, tests/syntax.py) and project.yml is read with a YAML parser,
-which is a syntax check, not a build; the rest are cross-checks between the Swift sources and the Python package
-they port: the model names the app looks for against the iOS export recipes, every function of the golden contract
-against a Swift counterpart and an XCTest test that reads the same golden file as the web port's tests, the results
-writer's JSON keys against the results schema, and the manifest keys the Swift decoder reads against what the
-exporter writes. `swift test` in ios_demo/InvDNCore (macOS, or Linux with Swift) runs the XCTest tests themselves.
+"""The iOS demo (ios_demo/). InvDNCore, the Swift package that holds the app's logic, is compiled by a real Swift 6
+compiler in Swift 6 language mode (complete concurrency checking) and its XCTest suite is run, through
+scripts/swift_toolchain.sh (a Swift 6 on PATH, else a cached Debian trixie root with Debian's swiftlang): a missing
+toolchain is a named skip locally and a failure in CI. What the Linux compiler cannot build (the SwiftUI / Core ML
+adapters in ios_demo/App) is parsed with tree-sitter's Swift grammar (tests/syntax.py), a syntax check only; project.yml
+is read with a YAML parser. The rest are cross-checks between the Swift sources and the Python package they port: the
+model names the app looks for against the iOS export recipes, every function of the golden contract against a Swift
+counterpart and an XCTest test that reads the same golden file as the web port's tests, the results writer's JSON
+keys against the results schema, and the manifest fixtures against what the exporter writes.
 
-Each check is a function of the source texts, so the tests below also feed it broken copies (a port function
-removed, a test removed, a syntax error, a renamed model) and assert that it notices.
-"""
+Each source check is a function of the source texts, so the tests below also feed it broken copies (a port function
+removed, a test removed, a syntax error, a renamed model) and assert that it notices."""
 
 from __future__ import annotations
 
@@ -18,13 +19,13 @@ import inspect
 import json
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import require_part
 from syntax import parser, syntax_errors
 
 from invdn_mobile import strength, tiling
@@ -377,7 +378,7 @@ def test_project_yml_describes_the_app():
 
 def test_core_package_is_foundation_only():
     package = (CORE / "Package.swift").read_text()
-    assert package.startswith("// swift-tools-version:5.9")
+    assert package.startswith("// swift-tools-version:6.0")
     for path in sorted(SOURCES.glob("*.swift")):
         imports = set(re.findall(r"^import (\w+)", without_comments(path.read_text()), re.M))
         assert imports <= {"Foundation", "Accelerate"}, (path.name, imports)
@@ -539,18 +540,81 @@ def test_manifest_fixture_is_what_the_exporter_writes():
     assert sorted(files) == sorted((p, f, z) for t, p, f, z in expected_ios_artifacts() if t == "ios-fp32")
 
 
-# ---- where a Swift toolchain exists (a Mac, or Linux with Swift): the XCTest tests themselves
+# ---- the Swift 6 compiler: InvDNCore built in Swift 6 language mode and its XCTest suite run (scripts/swift_toolchain.sh)
+
+TOOLCHAIN = ROOT / "scripts" / "swift_toolchain.sh"
+MIN_XCTESTS = 26  # issue 34: the XCTest suite covers the app's logic, not only the golden contract
+XCTEST_SUMMARY = re.compile(r"Test Suite 'All tests' (passed|failed) at .*\n\s*Executed (\d+) tests?, with (\d+) failures?")
 
 
-def test_swift_package_tests_where_a_swift_toolchain_is_installed(tmp_path):
-    """`swift test` in ios_demo/InvDNCore, then the results file its writer test left goes through the validation of
-    `invdn bench ingest`. There is no Swift toolchain on the project's machines, so this skips there (a plain skip,
-    not an optional part: CI has no Swift either)."""
-    swift = shutil.which("swift")
-    if swift is None:
-        pytest.skip("no Swift toolchain here: run `swift test` in ios_demo/InvDNCore on a Mac or Linux with Swift")
+def run_swift(*args: str, cwd: Path = CORE, env: dict | None = None, timeout: int = 1800):
+    """`swift ARGS` in `cwd` through the repository's toolchain script (a Swift 6 on PATH, else the cached Debian
+    trixie root); skips locally and fails in CI when there is no toolchain (require_part)."""
+    status = subprocess.run([str(TOOLCHAIN), "status"], capture_output=True, text=True)
+    require_part("swift", None if status.returncode == 0 else status.stdout.strip() or status.stderr.strip())
+    command = [str(TOOLCHAIN), "swift-in", str(cwd), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def xctest_counts(output: str) -> tuple[int, int]:
+    """(tests executed, failures) of the 'All tests' summary XCTest prints last."""
+    found = XCTEST_SUMMARY.findall(output)
+    assert found, "no XCTest summary in the output:\n" + output[-3000:]
+    _, executed, failures = found[-1]
+    return int(executed), int(failures)
+
+
+def xctest_methods() -> set[str]:
+    """Every `func test...` of an XCTestCase in Tests/InvDNCoreTests, as Class.method."""
+    methods = set()
+    for path in XCTESTS.glob("*.swift"):
+        text = without_comments(path.read_text())
+        for cls, body in ((n, b) for n, decls in declarations(text).items() for k, b in decls if k == "class_declaration"):
+            if re.search(rf"class {cls}\s*:\s*XCTestCase", body):
+                methods |= {f"{cls}.{m}" for m in re.findall(r"\bfunc (test\w*)\s*\(", body)}
+    return methods
+
+
+def test_xctest_summary_parser():
+    passed = "Test Suite 'All tests' passed at 2026-12-07 10:33:03.649\n\t Executed 26 tests, with 0 failures (0 unexpected)"
+    failed = passed.replace("passed", "failed").replace("26 tests, with 0 failures", "27 tests, with 2 failures")
+    assert xctest_counts(passed) == (26, 0) and xctest_counts(passed + "\n" + failed) == (27, 2)
+    with pytest.raises(AssertionError):
+        xctest_counts("error: compile command failed")
+
+
+@pytest.fixture(scope="module")
+def swift_build():
+    """InvDNCore and its tests compiled once for the module: Swift 6 language mode (complete concurrency checking is
+    part of it), warnings as errors."""
+    proc = run_swift("build", "--build-tests", "-Xswiftc", "-warnings-as-errors")
+    assert proc.returncode == 0, "swift build failed:\n" + (proc.stdout + proc.stderr)[-6000:]
+    return proc
+
+
+def test_invdncore_is_a_swift6_package(swift_build):
+    package = (CORE / "Package.swift").read_text()
+    assert package.startswith("// swift-tools-version:6.0")
+    dump = run_swift("package", "dump-package")
+    assert dump.returncode == 0, dump.stderr[-2000:]
+    described = json.loads(dump.stdout)
+    assert described["toolsVersion"]["_version"].startswith("6.")
+    assert described["swiftLanguageVersions"] == ["6"]  # swiftLanguageModes: [.v6]
+    version = run_swift("--version")
+    assert re.search(r"Swift version 6\.", version.stdout + version.stderr), version.stdout + version.stderr
+
+
+def test_invdncore_xctest_suite_passes(swift_build, tmp_path):
+    """`swift test`: every XCTest method runs and passes (none lost to discovery), at least MIN_XCTESTS of them; the
+    results file the writer test leaves goes through `invdn bench ingest`'s validation."""
     env = os.environ | {"INVDN_RESULTS_DIR": str(tmp_path)}
-    proc = subprocess.run([swift, "test"], cwd=CORE, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    proc = run_swift("test", "--skip-build", env=env)
+    output = proc.stdout + proc.stderr
+    executed, failures = xctest_counts(output)
+    assert proc.returncode == 0 and failures == 0, output[-6000:]
+    expected = xctest_methods()
+    assert executed == len(expected) >= MIN_XCTESTS, (executed, len(expected))
+    passed = set(re.findall(r"Test Case '(\w+)\.(test\w+)' passed", output))
+    assert {f"{c}.{m}" for c, m in passed} == expected
     (written,) = tmp_path.glob("*.json")
     assert bench_schema.load(written)["source"] == "ios_demo"
