@@ -19,6 +19,7 @@ import inspect
 import json
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -604,10 +605,13 @@ def test_invdncore_is_a_swift6_package(swift_build):
     assert re.search(r"Swift version 6\.", version.stdout + version.stderr), version.stdout + version.stderr
 
 
-def test_invdncore_xctest_suite_passes(swift_build, tmp_path):
+def test_invdncore_xctest_suite_passes(swift_build):
     """`swift test`: every XCTest method runs and passes (none lost to discovery), at least MIN_XCTESTS of them; the
     results file the writer test leaves goes through `invdn bench ingest`'s validation."""
-    env = os.environ | {"INVDN_RESULTS_DIR": str(tmp_path)}
+    results = CORE / ".build" / "xctest-results"  # inside the package: the toolchain's root sees the repository only
+    shutil.rmtree(results, ignore_errors=True)
+    results.mkdir(parents=True)
+    env = os.environ | {"INVDN_RESULTS_DIR": str(results)}
     proc = run_swift("test", "--skip-build", env=env)
     output = proc.stdout + proc.stderr
     executed, failures = xctest_counts(output)
@@ -616,5 +620,5 @@ def test_invdncore_xctest_suite_passes(swift_build, tmp_path):
     assert executed == len(expected) >= MIN_XCTESTS, (executed, len(expected))
     passed = set(re.findall(r"Test Case '(\w+)\.(test\w+)' passed", output))
     assert {f"{c}.{m}" for c, m in passed} == expected
-    (written,) = tmp_path.glob("*.json")
+    (written,) = results.glob("*.json")
     assert bench_schema.load(written)["source"] == "ios_demo"
