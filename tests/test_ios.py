@@ -358,6 +358,9 @@ def test_modern_swift_the_app_uses_parses():
     assert syntax_errors(code, "swift") == []
 
 
+BENCH_FLAGS = {"--benchmark", "--sizes", "--repeats", "--warmup", "--units", "--models"}
+
+
 def test_project_yml_describes_the_app():
     spec = yaml.safe_load((IOS / "project.yml").read_text())
     target = spec["targets"]["InvDNDemo"]
@@ -373,6 +376,13 @@ def test_project_yml_describes_the_app():
     assert script_path.is_file() and script_path.stat().st_mode & 0o111, "the model build phase must be executable"
     assert subprocess.run(["sh", "-n", str(script_path)], capture_output=True).returncode == 0
     assert "--benchmark" in next(iter(target["scheme"]["commandLineArguments"]))
+    assert target["settings"]["base"]["SWIFT_VERSION"] == "6.0"  # the app in Swift 6 mode, as InvDNCore
+    orientations = {"Portrait", "PortraitUpsideDown", "LandscapeLeft", "LandscapeRight"}
+    assert set(properties["UISupportedInterfaceOrientations~ipad"]) == {f"UIInterfaceOrientation{o}" for o in orientations}
+    bench = spec["schemes"]["InvDNDemo-Benchmark"]  # timings from a Release build (a Debug one is refused)
+    assert bench["run"]["config"] == "Release" and bench["build"]["targets"] == {"InvDNDemo": "all"}
+    (arguments, enabled), *_ = bench["run"]["commandLineArguments"].items()
+    assert enabled is True and BENCH_FLAGS <= set(arguments.split()) and "--allow-debug" not in arguments
     tracked = subprocess.run(["git", "ls-files", "ios_demo"], cwd=ROOT, capture_output=True, text=True).stdout
     assert ".pbxproj" not in tracked and ".mlpackage" not in tracked and ".mlmodelc" not in tracked
 
@@ -409,6 +419,9 @@ def test_build_phase_brings_in_every_ios_export():
     .mlpackage files into Models/<target>/, where ModelStore.swift looks for <stem>.mlmodelc and manifest.json."""
     script = (IOS / "scripts" / "copy_models.sh").read_text()
     assert '"$EXPORT_DIR"/ios-*' in script and "xcrun coremlcompiler compile" in script
+    # compiled for the platform and deployment target being built, and only when the package or those changed
+    assert '--platform "$PLATFORM" --deployment-target "$TARGET_OS"' in script and "IPHONEOS_DEPLOYMENT_TARGET" in script
+    assert "cksum" in script and '"$stamp"' in script and "DERIVED_FILE_DIR" in script
     assert "export/out" in script and '"$dir"/*.mlpackage' in script and "manifest.json" in script
     assert all(t.startswith("ios-") for t, _, _, _ in expected_ios_artifacts())
     assert {t.name for t in load_targets().values() if t.format == "coreml"} == {
@@ -525,26 +538,34 @@ def test_manifest_decoder_reads_only_what_the_exporter_writes():
     assert set(strength.StrengthCurve((0.0,), (1.0,)).to_dict()) >= {"estimator", "sigma", "strength"}
 
 
-def test_manifest_fixture_is_what_the_exporter_writes():
-    """The XCTest fixture is a real `invdn export ios-fp32` manifest; it must still agree with the exporter."""
-    doc = json.loads((XCTESTS / "Fixtures" / "manifest-ios-fp32.json").read_text())
+@pytest.mark.parametrize("target", ["ios-fp32", "ios-fp16", "ios-int8"])
+def test_manifest_fixtures_are_what_the_exporter_writes(target):
+    """The XCTest fixtures are real `invdn export ios-*` manifests (the weights path made repository-relative); they
+    must still agree with the exporter: every artifact of the recipe, its tiling, names and shapes of io_spec, the
+    dtype the Core ML file declares (the FP16 and INT8 programs' -zin tensors are float16)."""
+    doc = json.loads((XCTESTS / "Fixtures" / f"manifest-{target}.json").read_text())
+    assert doc["version"] == export_manifest.MANIFEST_VERSION
     fmt = get_format("coreml")
     files = []
     for entry in doc["artifacts"]:
         tile, z = entry["tile"][0], entry["z"]
         assert entry["tiling"] == tiling.tiling_spec(tile)
         inputs, outputs = export_manifest.io_spec(fmt, tile, z["shape"], z["as_input"])
-        assert entry["inputs"] == inputs and entry["outputs"] == outputs
+        tensor = "float32" if entry["precision"] == "fp32" else "float16"
+        expected = [dict(spec, dtype=tensor if z["as_input"] else "image") for spec in inputs]
+        assert entry["inputs"] == expected
+        assert entry["outputs"] == [dict(spec, dtype=tensor if z["as_input"] else "image") for spec in outputs]
         strength.StrengthCurve.from_dict(entry["strength"], "fixture")
+        assert entry["parity"] and entry["weights"]["file"] == "invdn_mobile/weights/invdn-compact.safetensors"
         assert set(entry) <= describe_keys() | {"parity", "gate", "export_seconds"}
         files.append((entry["precision"], entry["file"], z["as_input"]))
-    assert sorted(files) == sorted((p, f, z) for t, p, f, z in expected_ios_artifacts() if t == "ios-fp32")
+    assert sorted(files) == sorted((p, f, z) for t, p, f, z in expected_ios_artifacts() if t == target)
 
 
 # ---- the Swift 6 compiler: InvDNCore built in Swift 6 language mode and its XCTest suite run (scripts/swift_toolchain.sh)
 
 TOOLCHAIN = ROOT / "scripts" / "swift_toolchain.sh"
-MIN_XCTESTS = 26  # issue 34: the XCTest suite covers the app's logic, not only the golden contract
+MIN_XCTESTS = 45  # issue 34: the XCTest suite covers the app's logic, not only the golden contract
 XCTEST_SUMMARY = re.compile(r"Test Suite 'All tests' (passed|failed) at .*\n\s*Executed (\d+) tests?, with (\d+) failures?")
 
 
@@ -622,3 +643,37 @@ def test_invdncore_xctest_suite_passes(swift_build):
     assert {f"{c}.{m}" for c, m in passed} == expected
     (written,) = results.glob("*.json")
     assert bench_schema.load(written)["source"] == "ios_demo"
+
+
+# ---- the app's view models and Core ML adapters, type-checked against stand-ins (ios_demo/AppCheck)
+
+APPCHECK = IOS / "AppCheck"
+
+
+def test_app_files_type_check_in_swift6_mode(swift_build):
+    """ios_demo/AppCheck compiles the app's non-UI files themselves (symlinks into ios_demo/App) in Swift 6 language
+    mode against small stand-ins of CoreML, CoreVideo, PhotosUI, Metal: the view models' concurrency (main-actor
+    isolation, what crosses into tasks) is checked by the compiler, not only parsed."""
+    linked = {p.name: p.resolve() for p in (APPCHECK / "Sources" / "AppCheck").glob("*.swift") if p.is_symlink()}
+    assert set(linked) == {"ModelStore.swift", "CoreMLRunners.swift", "DenoiseModel.swift", "BenchmarkRunner.swift",
+                           "DeviceFacts.swift"}
+    assert all(path == IOS / "App" / name for name, path in linked.items())
+    proc = run_swift("build", cwd=APPCHECK)
+    assert proc.returncode == 0, "the app files do not type-check:\n" + (proc.stdout + proc.stderr)[-6000:]
+
+
+def _declaration_lines(text: str) -> set[str]:
+    """The stored properties, static functions and type headers of Swift `text`, whitespace-normalised."""
+    body = re.sub(r"\s+", " ", without_comments(text))
+    found = set(re.findall(r"(?:struct|enum) \w+(?:: [^{]+)?(?= \{)", body))
+    found |= set(re.findall(r"let \w+: [\w\[\]?]+", body))
+    found |= {m.strip() for m in re.findall(r"static func [^{]+?(?= \{)", body)}
+    return found
+
+
+def test_photoio_stand_in_declares_what_photoio_declares():
+    """PhotoIO.swift cannot be compiled here (ImageIO, Photos): the stand-in the type-check uses must declare the same
+    types, fields, functions and Sendable promises, so the check is about the real declarations."""
+    stand_in = _declaration_lines((APPCHECK / "Sources" / "AppCheck" / "PhotoIOStandIn.swift").read_text())
+    real = _declaration_lines((IOS / "App" / "PhotoIO.swift").read_text())
+    assert len(stand_in) >= 15 and stand_in <= real, sorted(stand_in - real)

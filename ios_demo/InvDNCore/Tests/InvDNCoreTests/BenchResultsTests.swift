@@ -49,7 +49,7 @@ final class BenchResultsTests: XCTestCase {
         var ok = BenchRow(
             backend: "swift-test-identity", precision: "fp32", height: size.height, width: size.width, status: "ok",
             variant: "stub", device: "cpu", tile: 32)
-        ok.record(times: times, tiles: p.count, warmup: 1, macsPerTile: nil)
+        ok.record(times, tiles: p.count, warmup: 1, macsPerTile: nil)
         var skipped = BenchRow(
             backend: "swift-test-identity", precision: "int8", height: size.height, width: size.width,
             status: "skipped")
