@@ -53,8 +53,9 @@ in_root() {
         mkdir -p "$R$repo"
         mount --bind "$repo" "$R$repo"
         [ -f /etc/resolv.conf ] && cp -L /etc/resolv.conf "$R/etc/resolv.conf" 2>/dev/null || true
-        exec chroot "$R" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/bin:/bin:/usr/sbin:/sbin \
-            INVDN_RESULTS_DIR="${INVDN_RESULTS_DIR:-}" "$@"
+        set -- HOME=/root LANG=C.UTF-8 PATH=/usr/bin:/bin:/usr/sbin:/sbin \
+            ${INVDN_RESULTS_DIR:+INVDN_RESULTS_DIR="$INVDN_RESULTS_DIR"} "$@"
+        exec chroot "$R" /usr/bin/env -i "$@"
     ' in_root "$ROOTFS" "$REPO" "$@"
 }
 

@@ -68,7 +68,7 @@ final class BenchResultsTests: XCTestCase {
 
     func testWritesAResultsFileForIngest() async throws {
         let doc = try await stubDocument()
-        let folder = ProcessInfo.processInfo.environment["INVDN_RESULTS_DIR"].map { URL(fileURLWithPath: $0) }
+        let folder = ProcessInfo.processInfo.environment["INVDN_RESULTS_DIR"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("invdn-ios-results")
         let url = try writeResults(doc, to: folder)
         print("results for `invdn bench ingest`: \(url.path)")

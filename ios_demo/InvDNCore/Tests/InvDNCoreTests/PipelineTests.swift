@@ -176,6 +176,41 @@ final class PipelineTests: XCTestCase {
         XCTAssertNotEqual(one.rgba, photo.data, "the stub changes the photo")
     }
 
+    func testCancelWithTilesInFlightStopsWithinTheWindow() async throws {
+        // cancelled after 3 tiles with up to 3 in flight: no new tile is started, the ones at the model finish
+        let p = try plan(height: 70, width: 90, tile: 32, overlap: 8)
+        let runner = CountingRunner()
+        let photo = self.photo
+        let task = Task {
+            try await denoisePhoto(
+                photo, plan: p, runner: runner, curve: nil, inFlight: 3,
+                onProgress: { done, _ in
+                    if done == 3 { withUnsafeCurrentTask { task in task?.cancel() } }
+                })
+        }
+        do {
+            _ = try await task.value
+            XCTFail("a cancelled run must not finish")
+        } catch is CancellationError {
+            XCTAssertGreaterThanOrEqual(runner.calls, 3)
+            XCTAssertLessThanOrEqual(runner.calls, 6, "at most the window beyond the third tile")
+            XCTAssertLessThan(runner.calls, p.count)
+        }
+    }
+
+    func testEnsembleRunnerRefusesAWrongOutputSize() async throws {
+        struct Short: TensorPredictor {
+            func predict(image: [Float], z: [Float]) async throws -> [Float] { Array(image.dropLast()) }
+        }
+        let z = ZSpec(seed: 0, scale: 1, shape: [1, 2, 2, 2], asInput: true)
+        do {
+            _ = try await EnsembleRunner(Short(), z: z, samples: 2).run([Float](repeating: 0, count: 12), index: 4)
+            XCTFail("a short output must be refused")
+        } catch let error as TilingError {
+            XCTAssertTrue(error.message.contains("tile 4") && error.message.contains("expected 12"), error.message)
+        }
+    }
+
     func testEnsembleRunnerAveragesSeededDrawsPerTile() async throws {
         // the -zin twin's runner: samples z draws per tile from a sampler seeded by (seed, tile), outputs averaged
         let z = ZSpec(seed: 0, scale: 0.5, shape: [1, 2, 2, 2], asInput: true)
