@@ -107,7 +107,8 @@ cmd=${1:-}
 case "$cmd" in
     status)
         if host_swift; then echo "ready $(command -v swift)"; exit 0; fi
-        if [ -f "$READY" ]; then echo "ready $ROOTFS"; exit 0; fi
+        if [ -f "$READY" ] && [ "$(id -u)" = 0 ]; then echo "ready $ROOTFS"; exit 0; fi
+        if [ -f "$READY" ]; then echo "missing: $ROOTFS is made, but running swift in it needs root (chroot)"; exit 1; fi
         why=$(cannot_make)
         echo "missing $ROOTFS: ${why:-run scripts/swift_toolchain.sh setup (debootstrap, ~3.7 GB, minutes)}"
         exit 1 ;;

@@ -145,21 +145,27 @@ public final class Runs<Photo: Sendable, Output: Sendable> {
     /// Called on every change of `flow` (the app copies it into its @Observable view model).
     public var onChange: ((RunFlow<Photo, Output>) -> Void)?
     private var task: Task<Void, Never>?
+    private var previous: Task<Void, Never>?  // the one `task` replaced (a run a new load made stale)
 
     public init() {}
+
+    private func replace(_ next: Task<Void, Never>) {
+        previous = task
+        task = next
+    }
 
     /// Load a photo with `work` (off the main actor); the run in flight is cancelled and its result will be refused.
     public func load(_ work: @escaping @Sendable () async throws -> Photo) {
         task?.cancel()
         let ticket = flow.beginLoading()
-        task = Task {
+        replace(Task {
             do {
                 let photo = try await work()
                 flow.loaded(photo, for: ticket)
             } catch {
                 flow.loadFailed("\(error)", for: ticket)
             }
-        }
+        })
     }
 
     /// Run `work` on the photo shown (off the main actor), reporting progress in [0, 1]; false when no run can start.
@@ -169,7 +175,7 @@ public final class Runs<Photo: Sendable, Output: Sendable> {
     ) -> Bool {
         guard let photo = flow.photo, let ticket = flow.start() else { return false }
         task?.cancel()
-        task = Task {
+        replace(Task {
             do {
                 let output = try await work(photo) { fraction in
                     await MainActor.run { [weak self] in _ = self?.flow.report(fraction, for: ticket) }
@@ -180,7 +186,7 @@ public final class Runs<Photo: Sendable, Output: Sendable> {
             } catch {
                 flow.fail("\(error)", for: ticket)
             }
-        }
+        })
         return true
     }
 
@@ -189,8 +195,10 @@ public final class Runs<Photo: Sendable, Output: Sendable> {
         flow.cancel()
     }
 
-    /// Wait for the current load or run to end (tests, and the app's benchmark of a single photo).
+    /// Wait for the current load or run, and the one it replaced, to end (what they brought back applied or
+    /// refused).
     public func settle() async {
+        await previous?.value
         await task?.value
     }
 }

@@ -122,10 +122,9 @@ final class RunFlowTests: XCTestCase {
             })
         await started.wait()
         runs.load { b }  // the user picks B while A's run goes on
-        await runs.settle()
-        XCTAssertEqual(runs.flow.photo, b)
         await gate.release()  // A's run comes back now, and does not check cancellation
-        for _ in 0..<20 { await Task.yield() }
+        await runs.settle()  // B's load and A's run both ended: A's result was applied or refused
+        XCTAssertEqual(runs.flow.photo, b)
         XCTAssertNil(runs.flow.result, "photo A's result landed on photo B")
         XCTAssertNil(runs.flow.saveable)
         XCTAssertEqual(runs.flow.phase, .ready)
