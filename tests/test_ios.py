@@ -298,8 +298,10 @@ def test_what_the_compiler_cannot_build_parses_clean():
     """The SwiftUI views, PhotoIO.swift and InvDNApp.swift need Apple's SDK: here they are only parsed."""
     sources = swift_sources()
     parsed_only = {path: text for path, text in sources.items() if path not in compiled_here()}
-    assert {f"ios_demo/App/{name}.swift" for name in ("InvDNApp", "ContentView", "PhotoIO", "BeforeAfterView",
-                                                        "BenchmarkView")} == set(parsed_only)
+    assert {
+        f"ios_demo/App/{name}.swift"
+        for name in ("InvDNApp", "ContentView", "PhotoIO", "BeforeAfterView", "BenchmarkView")
+    } == set(parsed_only)
     assert {"ios_demo/App/DenoiseModel.swift", "ios_demo/InvDNCore/Package.swift"} <= compiled_here()
     problems = {path: syntax_errors(text, "swift") for path, text in parsed_only.items()}
     assert {path: errors for path, errors in problems.items() if errors} == {}
@@ -379,7 +381,9 @@ def test_project_yml_describes_the_app():
     assert "--benchmark" in next(iter(target["scheme"]["commandLineArguments"]))
     assert target["settings"]["base"]["SWIFT_VERSION"] == "6.0"  # the app in Swift 6 mode, as InvDNCore
     orientations = {"Portrait", "PortraitUpsideDown", "LandscapeLeft", "LandscapeRight"}
-    assert set(properties["UISupportedInterfaceOrientations~ipad"]) == {f"UIInterfaceOrientation{o}" for o in orientations}
+    assert set(properties["UISupportedInterfaceOrientations~ipad"]) == {
+        f"UIInterfaceOrientation{o}" for o in orientations
+    }
     bench = spec["schemes"]["InvDNDemo-Benchmark"]  # timings from a Release build (a Debug one is refused)
     assert bench["run"]["config"] == "Release" and bench["build"]["targets"] == {"InvDNDemo": "all"}
     (arguments, enabled), *_ = bench["run"]["commandLineArguments"].items()
@@ -413,7 +417,9 @@ def test_build_phase_brings_in_every_ios_export():
     script = (IOS / "scripts" / "copy_models.sh").read_text()
     assert '"$EXPORT_DIR"/ios-*' in script and "xcrun coremlcompiler compile" in script
     # compiled for the platform and deployment target being built, and only when the package or those changed
-    assert '--platform "$PLATFORM" --deployment-target "$TARGET_OS"' in script and "IPHONEOS_DEPLOYMENT_TARGET" in script
+    assert (
+        '--platform "$PLATFORM" --deployment-target "$TARGET_OS"' in script and "IPHONEOS_DEPLOYMENT_TARGET" in script
+    )
     assert "cksum" in script and '"$stamp"' in script and "DERIVED_FILE_DIR" in script
     assert "export/out" in script and '"$dir"/*.mlpackage' in script and "manifest.json" in script
     assert all(t.startswith("ios-") for t, _, _, _ in expected_ios_artifacts())
@@ -555,11 +561,13 @@ def test_manifest_fixtures_are_what_the_exporter_writes(target):
     assert sorted(files) == sorted((p, f, z) for t, p, f, z in expected_ios_artifacts() if t == target)
 
 
-# ---- the Swift 6 compiler: InvDNCore built in Swift 6 language mode and its XCTest suite run (scripts/swift_toolchain.sh)
+# ---- the Swift 6 compiler (scripts/swift_toolchain.sh): InvDNCore built in Swift 6 mode, its XCTest suite run
 
 TOOLCHAIN = ROOT / "scripts" / "swift_toolchain.sh"
 MIN_XCTESTS = 45  # issue 34: the XCTest suite covers the app's logic, not only the golden contract
-XCTEST_SUMMARY = re.compile(r"Test Suite 'All tests' (passed|failed) at .*\n\s*Executed (\d+) tests?, with (\d+) failures?")
+XCTEST_SUMMARY = re.compile(
+    r"Test Suite 'All tests' (passed|failed) at .*\n\s*Executed (\d+) tests?, with (\d+) failures?"
+)
 
 
 def run_swift(*args: str, cwd: Path = CORE, env: dict | None = None, timeout: int = 1800):
@@ -584,14 +592,18 @@ def xctest_methods() -> set[str]:
     methods = set()
     for path in XCTESTS.glob("*.swift"):
         text = without_comments(path.read_text())
-        for cls, body in ((n, b) for n, decls in declarations(text).items() for k, b in decls if k == "class_declaration"):
+        for cls, body in (
+            (n, b) for n, decls in declarations(text).items() for k, b in decls if k == "class_declaration"
+        ):
             if re.search(rf"class {cls}\s*:\s*XCTestCase", body):
                 methods |= {f"{cls}.{m}" for m in re.findall(r"\bfunc (test\w*)\s*\(", body)}
     return methods
 
 
 def test_xctest_summary_parser():
-    passed = "Test Suite 'All tests' passed at 2026-12-07 10:33:03.649\n\t Executed 26 tests, with 0 failures (0 unexpected)"
+    passed = (
+        "Test Suite 'All tests' passed at 2026-12-07 10:33:03.649\n\t Executed 26 tests, with 0 failures (0 unexpected)"
+    )
     failed = passed.replace("passed", "failed").replace("26 tests, with 0 failures", "27 tests, with 2 failures")
     assert xctest_counts(passed) == (26, 0) and xctest_counts(passed + "\n" + failed) == (27, 2)
     with pytest.raises(AssertionError):
@@ -648,8 +660,13 @@ def test_app_files_type_check_in_swift6_mode(swift_build):
     mode against small stand-ins of CoreML, CoreVideo, PhotosUI, Metal: the view models' concurrency (main-actor
     isolation, what crosses into tasks) is checked by the compiler, not only parsed."""
     linked = {p.name: p.resolve() for p in (APPCHECK / "Sources" / "AppCheck").glob("*.swift") if p.is_symlink()}
-    assert set(linked) == {"ModelStore.swift", "CoreMLRunners.swift", "DenoiseModel.swift", "BenchmarkRunner.swift",
-                           "DeviceFacts.swift"}
+    assert set(linked) == {
+        "ModelStore.swift",
+        "CoreMLRunners.swift",
+        "DenoiseModel.swift",
+        "BenchmarkRunner.swift",
+        "DeviceFacts.swift",
+    }
     assert all(path == IOS / "App" / name for name, path in linked.items())
     proc = run_swift("build", cwd=APPCHECK)
     assert proc.returncode == 0, "the app files do not type-check:\n" + (proc.stdout + proc.stderr)[-6000:]
