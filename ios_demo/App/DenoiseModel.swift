@@ -27,7 +27,12 @@ final class DenoiseModel {
     nonisolated static let inFlight = 2  // tiles at the model at once
 
     init() {
-        if !precisions.contains(precision), let first = precisions.first { precision = first }
+        // no silent fallback: when the default model is not usable, the screen says why and which one is used
+        if !precisions.contains(precision), let first = precisions.first {
+            let why = store.missingReason(precision: precision, zin: false)
+            status = "\(precision.uppercased()) cannot be used (\(why)); \(first.uppercased()) is selected. Pick a photo."
+            precision = first
+        }
         runs.onChange = { [weak self] flow in self?.changed(flow) }
     }
 

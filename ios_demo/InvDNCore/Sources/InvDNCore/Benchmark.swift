@@ -4,9 +4,10 @@
 // (skipped and failed ones included). The app supplies the models through BenchBackend (Core ML there; stand-in
 // runners in the tests).
 //
-// A Debug build of InvDNCore times the Swift tiler more than Core ML (measured on Linux, 12 MP photo, identity model:
-// 37.9 s Debug vs 2.3 s Release for denoisePhoto), so a benchmark is refused in a Debug build unless --allow-debug
-// is given, and the build is written into the results file either way (machine.libraries.invdncore).
+// A Debug build of InvDNCore times the Swift tiler more than Core ML (ios_demo/TilerSpeed: denoisePhoto of a 3 MP
+// photo through an identity runner took 7.4 s Debug vs 0.55 s Release on Linux, see ios_demo/README.md), so a
+// benchmark is refused in a Debug build unless --allow-debug is given, and the build is written into the results
+// file either way (machine.libraries.invdncore).
 
 import Foundation
 
