@@ -46,23 +46,29 @@ final class PipelineTests: XCTestCase {
         }
     }
 
-    func testCancelStopsBeforeTheNextTile() async throws {
+    /// Runs denoisePhoto of the 12-tile plan with `inFlight` tiles at once and cancels it once the third tile is
+    /// blended; the runner's calls (a run that finishes is a failure).
+    func callsWhenCancelledAfterThreeTiles(inFlight: Int) async throws -> Int {
         let p = try plan(height: 70, width: 90, tile: 32, overlap: 8)
         let runner = CountingRunner()
         let photo = self.photo
         let task = Task {
             try await denoisePhoto(
-                photo, plan: p, runner: runner, curve: nil,
+                photo, plan: p, runner: runner, curve: nil, inFlight: inFlight,
                 onProgress: { done, _ in
-                    if done == 3 { withUnsafeCurrentTask { task in if let task { task.cancel() } } }
+                    if done == 3 { withUnsafeCurrentTask { task in task?.cancel() } }
                 })
         }
         do {
             _ = try await task.value
             XCTFail("a cancelled run must not finish")
-        } catch is CancellationError {
-            XCTAssertEqual(runner.calls, 3)
-        }
+        } catch is CancellationError {}
+        return runner.calls
+    }
+
+    func testCancelStopsBeforeTheNextTile() async throws {
+        let calls = try await callsWhenCancelledAfterThreeTiles(inFlight: 1)
+        XCTAssertEqual(calls, 3)
     }
 
     func testWrongModelOutputIsAnError() async throws {
@@ -178,24 +184,10 @@ final class PipelineTests: XCTestCase {
 
     func testCancelWithTilesInFlightStopsWithinTheWindow() async throws {
         // cancelled after 3 tiles with up to 3 in flight: no new tile is started, the ones at the model finish
-        let p = try plan(height: 70, width: 90, tile: 32, overlap: 8)
-        let runner = CountingRunner()
-        let photo = self.photo
-        let task = Task {
-            try await denoisePhoto(
-                photo, plan: p, runner: runner, curve: nil, inFlight: 3,
-                onProgress: { done, _ in
-                    if done == 3 { withUnsafeCurrentTask { task in task?.cancel() } }
-                })
-        }
-        do {
-            _ = try await task.value
-            XCTFail("a cancelled run must not finish")
-        } catch is CancellationError {
-            XCTAssertGreaterThanOrEqual(runner.calls, 3)
-            XCTAssertLessThanOrEqual(runner.calls, 6, "at most the window beyond the third tile")
-            XCTAssertLessThan(runner.calls, p.count)
-        }
+        let calls = try await callsWhenCancelledAfterThreeTiles(inFlight: 3)
+        XCTAssertGreaterThanOrEqual(calls, 3)
+        XCTAssertLessThanOrEqual(calls, 6, "at most the window beyond the third tile")
+        XCTAssertLessThan(calls, 12)
     }
 
     func testEnsembleRunnerRefusesAWrongOutputSize() async throws {
