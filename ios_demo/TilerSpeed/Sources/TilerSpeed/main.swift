@@ -19,3 +19,11 @@ let started = clock.now
 let result = try await denoisePhoto(photo, plan: tiles, runner: Identity(), curve: nil)
 let elapsed = started.duration(to: clock.now)
 print("InvDNCore \(coreBuild): \(height)x\(width), \(tiles.count) tiles of 256: \(elapsed); photo back unchanged: \(result.rgba == bytes)")
+// the process's peak resident memory (Linux: VmHWM), against InvDNCore.MemoryBudget's arithmetic for the same photo
+if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+    let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+{
+    let budget = MemoryBudget(height: height, width: width, tile: 256, inFlight: 1)
+    let core = budget.peakBytes - budget.displayBytes
+    print("peak resident memory \(line.dropFirst(6).trimmingCharacters(in: .whitespaces)); budget without the display images \(core / 1024) kB")
+}
