@@ -1,14 +1,15 @@
-"""The iOS demo (ios_demo/): what can be checked without a Swift toolchain. Nothing here compiles or runs Swift: the
-Swift files are parsed (tree-sitter's Swift grammar, tests/syntax.py) and project.yml is read with a YAML parser,
-which is a syntax check, not a build; the rest are cross-checks between the Swift sources and the Python package
-they port: the model names the app looks for against the iOS export recipes, every function of the golden contract
-against a Swift counterpart and an XCTest test that reads the same golden file as the web port's tests, the results
-writer's JSON keys against the results schema, and the manifest keys the Swift decoder reads against what the
-exporter writes. `swift test` in ios_demo/InvDNCore (macOS, or Linux with Swift) runs the XCTest tests themselves.
+"""The iOS demo (ios_demo/). InvDNCore, the Swift package that holds the app's logic, is compiled by a real Swift 6
+compiler in Swift 6 language mode (complete concurrency checking) and its XCTest suite is run, through
+scripts/swift_toolchain.sh (a Swift 6 on PATH, else a cached Debian trixie root with Debian's swiftlang): a missing
+toolchain is a named skip locally and a failure in CI. What the Linux compiler cannot build (the SwiftUI / Core ML
+adapters in ios_demo/App) is parsed with tree-sitter's Swift grammar (tests/syntax.py), a syntax check only; project.yml
+is read with a YAML parser. The rest are cross-checks between the Swift sources and the Python package they port: the
+model names the app looks for against the iOS export recipes, every function of the golden contract against a Swift
+counterpart and an XCTest test that reads the same golden file as the web port's tests, the results writer's JSON
+keys against the results schema, and the manifest fixtures against what the exporter writes.
 
-Each check is a function of the source texts, so the tests below also feed it broken copies (a port function
-removed, a test removed, a syntax error, a renamed model) and assert that it notices.
-"""
+Each source check is a function of the source texts, so the tests below also feed it broken copies (a port function
+removed, a test removed, a syntax error, a renamed model) and assert that it notices."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import require_part
 from syntax import parser, syntax_errors
 
 from invdn_mobile import strength, tiling
@@ -193,8 +195,9 @@ def encoded_keys(type_source: str) -> dict[str, str]:
 
 
 def swift_sources() -> dict[str, str]:
-    """Every .swift file of ios_demo/, by path relative to the repository root."""
-    return {str(p.relative_to(ROOT)): p.read_text() for p in sorted(IOS.rglob("*.swift")) if ".build" not in p.parts}
+    """Every .swift file of ios_demo/ (not AppCheck's links to App/), by path relative to the repository root."""
+    files = sorted(p for p in IOS.rglob("*.swift") if ".build" not in p.parts and not p.is_symlink())
+    return {str(p.relative_to(ROOT)): p.read_text() for p in files}
 
 
 def contract_problems(sources: dict[str, str], tests: dict[str, str], web: dict[str, str]) -> list[str]:
@@ -284,11 +287,23 @@ def describe_keys() -> set[str]:
 # ---- tests: syntax
 
 
-def test_every_swift_file_parses_clean():
+def compiled_here() -> set[str]:
+    """The .swift files the Linux compiler builds (InvDNCore, AppCheck and the App files AppCheck links)."""
+    packages = [CORE, IOS / "AppCheck"]
+    files = {p.resolve() for package in packages for p in package.rglob("*.swift") if ".build" not in p.parts}
+    return {str(p.relative_to(ROOT)) for p in files}
+
+
+def test_what_the_compiler_cannot_build_parses_clean():
+    """The SwiftUI views, PhotoIO.swift and InvDNApp.swift need Apple's SDK: here they are only parsed."""
     sources = swift_sources()
-    assert {"ios_demo/InvDNCore/Package.swift", "ios_demo/App/InvDNApp.swift"} <= set(sources)
-    assert len([p for p in sources if "/Tests/" in p]) >= 4 and len([p for p in sources if "/App/" in p]) >= 8
-    problems = {path: syntax_errors(text, "swift") for path, text in sources.items()}
+    parsed_only = {path: text for path, text in sources.items() if path not in compiled_here()}
+    views = ("InvDNApp", "ContentView", "PhotoIO", "BeforeAfterView", "BenchmarkView")
+    tool = ("Package.swift", "Sources/TilerSpeed/main.swift")  # ios_demo/TilerSpeed: a measuring tool, built when run
+    expected = {f"ios_demo/App/{name}.swift" for name in views} | {f"ios_demo/TilerSpeed/{path}" for path in tool}
+    assert expected == set(parsed_only)
+    assert {"ios_demo/App/DenoiseModel.swift", "ios_demo/InvDNCore/Package.swift"} <= compiled_here()
+    problems = {path: syntax_errors(text, "swift") for path, text in parsed_only.items()}
     assert {path: errors for path, errors in problems.items() if errors} == {}
 
 
@@ -311,49 +326,42 @@ def test_the_syntax_check_catches_broken_swift(broken):
 def test_modern_swift_the_app_uses_parses():
     """Constructs the grammar must accept: if it could not, the code would be restructured, not the check weakened."""
     code = """
-    import Observation
+    import PhotosUI
     import SwiftUI
-
-    @Observable
-    final class Model {
-        var progress = 0.0
-        private var job: Task<Void, Never>?
-
-        @MainActor
-        func run() {
-            job = Task.detached(priority: .userInitiated) { [weak self] in
-                do {
-                    let value = try await load(contentsOf: url, configuration: configuration)
-                    await self?.finish(value)
-                } catch is CancellationError {
-                    await self?.stop()
-                } catch {
-                    await self?.fail(error)
-                }
-            }
-        }
-    }
 
     @MainActor
     struct V: View {
         @State private var model = Model()
+        @State private var pick: PhotosPickerItem?
         @GestureState private var pinch: CGFloat = 1
         @Environment(\\.displayScale) private var displayScale
 
         var body: some View {
             GeometryReader { geometry in
                 let fit = min(geometry.size.width, 1)
-                if let photo = model.photo { Image(decorative: photo, scale: 1) } else { Text("none") }
+                if let photo = model.photo { Image(decorative: photo.display, scale: 1) } else { Text("none") }
                 Slider(value: $model.progress, in: 0...1).frame(width: fit)
             }
-            .onChange(of: model.progress) { _, new in print(new) }
+            .toolbar {
+                ToolbarItem(placement: .topBarLeading) {
+                    PhotosPicker(selection: $pick, matching: .images, preferredItemEncoding: .current) { Text("Photo") }
+                }
+            }
+            .onChange(of: pick) { _, item in model.open(item) }
+            .disabled(!model.flow.canRun || model.selected == nil)
         }
     }
-    func runTiled<S: TileSource, R: TileRunner>(
-        _ img: S, _ r: R, onRows: ((Int, Int, [Float]) throws -> Void)? = nil
-    ) async throws -> [Float]? { nil }
+    func encode(_ rgba: [UInt8]) throws -> Data {
+        try rgba.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { throw PhotoError("empty") }
+            return try body(base)
+        }
+    }
     """
     assert syntax_errors(code, "swift") == []
+
+
+BENCH_FLAGS = {"--benchmark", "--sizes", "--repeats", "--warmup", "--units", "--models"}
 
 
 def test_project_yml_describes_the_app():
@@ -371,16 +379,17 @@ def test_project_yml_describes_the_app():
     assert script_path.is_file() and script_path.stat().st_mode & 0o111, "the model build phase must be executable"
     assert subprocess.run(["sh", "-n", str(script_path)], capture_output=True).returncode == 0
     assert "--benchmark" in next(iter(target["scheme"]["commandLineArguments"]))
+    assert target["settings"]["base"]["SWIFT_VERSION"] == "6.0"  # the app in Swift 6 mode, as InvDNCore
+    orientations = {"Portrait", "PortraitUpsideDown", "LandscapeLeft", "LandscapeRight"}
+    assert set(properties["UISupportedInterfaceOrientations~ipad"]) == {
+        f"UIInterfaceOrientation{o}" for o in orientations
+    }
+    bench = spec["schemes"]["InvDNDemo-Benchmark"]  # timings from a Release build (a Debug one is refused)
+    assert bench["run"]["config"] == "Release" and bench["build"]["targets"] == {"InvDNDemo": "all"}
+    (arguments, enabled), *_ = bench["run"]["commandLineArguments"].items()
+    assert enabled is True and BENCH_FLAGS <= set(arguments.split()) and "--allow-debug" not in arguments
     tracked = subprocess.run(["git", "ls-files", "ios_demo"], cwd=ROOT, capture_output=True, text=True).stdout
     assert ".pbxproj" not in tracked and ".mlpackage" not in tracked and ".mlmodelc" not in tracked
-
-
-def test_core_package_is_foundation_only():
-    package = (CORE / "Package.swift").read_text()
-    assert package.startswith("// swift-tools-version:5.9")
-    for path in sorted(SOURCES.glob("*.swift")):
-        imports = set(re.findall(r"^import (\w+)", without_comments(path.read_text()), re.M))
-        assert imports <= {"Foundation", "Accelerate"}, (path.name, imports)
 
 
 # ---- tests: the models the app looks for
@@ -407,6 +416,11 @@ def test_build_phase_brings_in_every_ios_export():
     .mlpackage files into Models/<target>/, where ModelStore.swift looks for <stem>.mlmodelc and manifest.json."""
     script = (IOS / "scripts" / "copy_models.sh").read_text()
     assert '"$EXPORT_DIR"/ios-*' in script and "xcrun coremlcompiler compile" in script
+    # compiled for the platform and deployment target being built, and only when the package or those changed
+    assert (
+        '--platform "$PLATFORM" --deployment-target "$TARGET_OS"' in script and "IPHONEOS_DEPLOYMENT_TARGET" in script
+    )
+    assert "cksum" in script and '"$stamp"' in script and "DERIVED_FILE_DIR" in script
     assert "export/out" in script and '"$dir"/*.mlpackage' in script and "manifest.json" in script
     assert all(t.startswith("ios-") for t, _, _, _ in expected_ios_artifacts())
     assert {t.name for t in load_targets().values() if t.format == "coreml"} == {
@@ -523,34 +537,153 @@ def test_manifest_decoder_reads_only_what_the_exporter_writes():
     assert set(strength.StrengthCurve((0.0,), (1.0,)).to_dict()) >= {"estimator", "sigma", "strength"}
 
 
-def test_manifest_fixture_is_what_the_exporter_writes():
-    """The XCTest fixture is a real `invdn export ios-fp32` manifest; it must still agree with the exporter."""
-    doc = json.loads((XCTESTS / "Fixtures" / "manifest-ios-fp32.json").read_text())
+@pytest.mark.parametrize("target", ["ios-fp32", "ios-fp16", "ios-int8"])
+def test_manifest_fixtures_are_what_the_exporter_writes(target):
+    """The XCTest fixtures are real `invdn export ios-*` manifests (the weights path made repository-relative); they
+    must still agree with the exporter: every artifact of the recipe, its tiling, names and shapes of io_spec, the
+    dtype the Core ML file declares (the FP16 and INT8 programs' -zin tensors are float16)."""
+    doc = json.loads((XCTESTS / "Fixtures" / f"manifest-{target}.json").read_text())
+    assert doc["version"] == export_manifest.MANIFEST_VERSION
     fmt = get_format("coreml")
     files = []
     for entry in doc["artifacts"]:
         tile, z = entry["tile"][0], entry["z"]
         assert entry["tiling"] == tiling.tiling_spec(tile)
         inputs, outputs = export_manifest.io_spec(fmt, tile, z["shape"], z["as_input"])
-        assert entry["inputs"] == inputs and entry["outputs"] == outputs
+        tensor = "float32" if entry["precision"] == "fp32" else "float16"
+        expected = [dict(spec, dtype=tensor if z["as_input"] else "image") for spec in inputs]
+        assert entry["inputs"] == expected
+        assert entry["outputs"] == [dict(spec, dtype=tensor if z["as_input"] else "image") for spec in outputs]
         strength.StrengthCurve.from_dict(entry["strength"], "fixture")
+        assert entry["parity"] and entry["weights"]["file"] == "invdn_mobile/weights/invdn-compact.safetensors"
         assert set(entry) <= describe_keys() | {"parity", "gate", "export_seconds"}
         files.append((entry["precision"], entry["file"], z["as_input"]))
-    assert sorted(files) == sorted((p, f, z) for t, p, f, z in expected_ios_artifacts() if t == "ios-fp32")
+    assert sorted(files) == sorted((p, f, z) for t, p, f, z in expected_ios_artifacts() if t == target)
 
 
-# ---- where a Swift toolchain exists (a Mac, or Linux with Swift): the XCTest tests themselves
+# ---- the Swift 6 compiler (scripts/swift_toolchain.sh): InvDNCore built in Swift 6 mode, its XCTest suite run
+
+TOOLCHAIN = ROOT / "scripts" / "swift_toolchain.sh"
+MIN_XCTESTS = 45  # issue 34: the XCTest suite covers the app's logic, not only the golden contract
+XCTEST_SUMMARY = re.compile(
+    r"Test Suite 'All tests' (passed|failed) at .*\n\s*Executed (\d+) tests?, with (\d+) failures?"
+)
 
 
-def test_swift_package_tests_where_a_swift_toolchain_is_installed(tmp_path):
-    """`swift test` in ios_demo/InvDNCore, then the results file its writer test left goes through the validation of
-    `invdn bench ingest`. There is no Swift toolchain on the project's machines, so this skips there (a plain skip,
-    not an optional part: CI has no Swift either)."""
-    swift = shutil.which("swift")
-    if swift is None:
-        pytest.skip("no Swift toolchain here: run `swift test` in ios_demo/InvDNCore on a Mac or Linux with Swift")
-    env = os.environ | {"INVDN_RESULTS_DIR": str(tmp_path)}
-    proc = subprocess.run([swift, "test"], cwd=CORE, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    (written,) = tmp_path.glob("*.json")
+def run_swift(*args: str, cwd: Path = CORE, env: dict | None = None, timeout: int = 1800):
+    """`swift ARGS` in `cwd` through the repository's toolchain script (a Swift 6 on PATH, else the cached Debian
+    trixie root); skips locally and fails in CI when there is no toolchain (require_part)."""
+    status = subprocess.run([str(TOOLCHAIN), "status"], capture_output=True, text=True)
+    require_part("swift", None if status.returncode == 0 else status.stdout.strip() or status.stderr.strip())
+    command = [str(TOOLCHAIN), "swift-in", str(cwd), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def xctest_counts(output: str) -> tuple[int, int]:
+    """(tests executed, failures) of the 'All tests' summary XCTest prints last."""
+    found = XCTEST_SUMMARY.findall(output)
+    assert found, "no XCTest summary in the output:\n" + output[-3000:]
+    _, executed, failures = found[-1]
+    return int(executed), int(failures)
+
+
+def xctest_methods() -> set[str]:
+    """Every `func test...` of an XCTestCase in Tests/InvDNCoreTests, as Class.method."""
+    methods = set()
+    for path in XCTESTS.glob("*.swift"):
+        text = without_comments(path.read_text())
+        for cls, body in (
+            (n, b) for n, decls in declarations(text).items() for k, b in decls if k == "class_declaration"
+        ):
+            if re.search(rf"class {cls}\s*:\s*XCTestCase", body):
+                methods |= {f"{cls}.{m}" for m in re.findall(r"\bfunc (test\w*)\s*\(", body)}
+    return methods
+
+
+def test_xctest_summary_parser():
+    passed = (
+        "Test Suite 'All tests' passed at 2026-12-07 10:33:03.649\n\t Executed 26 tests, with 0 failures (0 unexpected)"
+    )
+    failed = passed.replace("passed", "failed").replace("26 tests, with 0 failures", "27 tests, with 2 failures")
+    assert xctest_counts(passed) == (26, 0) and xctest_counts(passed + "\n" + failed) == (27, 2)
+    with pytest.raises(AssertionError):
+        xctest_counts("error: compile command failed")
+
+
+@pytest.fixture(scope="module")
+def swift_build():
+    """InvDNCore and its tests compiled once for the module: Swift 6 language mode (complete concurrency checking is
+    part of it), warnings as errors."""
+    proc = run_swift("build", "--build-tests", "-Xswiftc", "-warnings-as-errors")
+    assert proc.returncode == 0, "swift build failed:\n" + (proc.stdout + proc.stderr)[-6000:]
+    return proc
+
+
+def test_invdncore_is_a_swift6_package(swift_build):
+    package = (CORE / "Package.swift").read_text()
+    assert package.startswith("// swift-tools-version:6.0")
+    dump = run_swift("package", "dump-package")
+    assert dump.returncode == 0, dump.stderr[-2000:]
+    described = json.loads(dump.stdout)
+    assert described["toolsVersion"]["_version"].startswith("6.")
+    assert described["swiftLanguageVersions"] == ["6"]  # swiftLanguageModes: [.v6]
+    version = run_swift("--version")
+    assert re.search(r"Swift version 6\.", version.stdout + version.stderr), version.stdout + version.stderr
+
+
+def test_invdncore_xctest_suite_passes(swift_build):
+    """`swift test`: every XCTest method runs and passes (none lost to discovery), at least MIN_XCTESTS of them; the
+    results file the writer test leaves goes through `invdn bench ingest`'s validation."""
+    results = CORE / ".build" / "xctest-results"  # inside the package: the toolchain's root sees the repository only
+    shutil.rmtree(results, ignore_errors=True)
+    results.mkdir(parents=True)
+    env = os.environ | {"INVDN_RESULTS_DIR": str(results)}
+    proc = run_swift("test", "--skip-build", env=env)
+    output = proc.stdout + proc.stderr
+    executed, failures = xctest_counts(output)
+    assert proc.returncode == 0 and failures == 0, output[-6000:]
+    expected = xctest_methods()
+    assert executed == len(expected) >= MIN_XCTESTS, (executed, len(expected))
+    passed = set(re.findall(r"Test Case '(\w+)\.(test\w+)' passed", output))
+    assert {f"{c}.{m}" for c, m in passed} == expected
+    (written,) = results.glob("*.json")
     assert bench_schema.load(written)["source"] == "ios_demo"
+
+
+# ---- the app's view models and Core ML adapters, type-checked against stand-ins (ios_demo/AppCheck)
+
+APPCHECK = IOS / "AppCheck"
+
+
+def test_app_files_type_check_in_swift6_mode(swift_build):
+    """ios_demo/AppCheck compiles the app's non-UI files themselves (symlinks into ios_demo/App) in Swift 6 language
+    mode against small stand-ins of CoreML, CoreVideo, PhotosUI, Metal: the view models' concurrency (main-actor
+    isolation, what crosses into tasks) is checked by the compiler, not only parsed."""
+    linked = {p.name: p.resolve() for p in (APPCHECK / "Sources" / "AppCheck").glob("*.swift") if p.is_symlink()}
+    assert set(linked) == {
+        "ModelStore.swift",
+        "CoreMLRunners.swift",
+        "DenoiseModel.swift",
+        "BenchmarkRunner.swift",
+        "DeviceFacts.swift",
+    }
+    assert all(path == IOS / "App" / name for name, path in linked.items())
+    proc = run_swift("build", cwd=APPCHECK)
+    assert proc.returncode == 0, "the app files do not type-check:\n" + (proc.stdout + proc.stderr)[-6000:]
+
+
+def _declaration_lines(text: str) -> set[str]:
+    """The stored properties, static functions and type headers of Swift `text`, whitespace-normalised."""
+    body = re.sub(r"\s+", " ", without_comments(text))
+    found = set(re.findall(r"(?:struct|enum) \w+(?:: [^{]+)?(?= \{)", body))
+    found |= set(re.findall(r"let \w+: [\w\[\]?]+", body))
+    found |= {m.strip() for m in re.findall(r"static func [^{]+?(?= \{)", body)}
+    return found
+
+
+def test_photoio_stand_in_declares_what_photoio_declares():
+    """PhotoIO.swift cannot be compiled here (ImageIO, Photos): the stand-in the type-check uses must declare the same
+    types, fields, functions and Sendable promises, so the check is about the real declarations."""
+    stand_in = _declaration_lines((APPCHECK / "Sources" / "AppCheck" / "PhotoIOStandIn.swift").read_text())
+    real = _declaration_lines((IOS / "App" / "PhotoIO.swift").read_text())
+    assert len(stand_in) >= 15 and stand_in <= real, sorted(stand_in - real)

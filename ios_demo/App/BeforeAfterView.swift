@@ -1,5 +1,6 @@
 // Before / after: the result, with the original over its left part up to a divider that the slider moves. Fit to
-// the screen or 1:1 (one photo pixel per screen pixel), pinch to zoom in between; scroll when the photo is larger.
+// the screen or 1:1 (one pixel of the shown images per screen pixel: they are the photo downsampled to at most
+// InvDNCore.MemoryBudget.displayMaxSide on the long side), pinch to zoom in between; scroll when larger.
 
 import SwiftUI
 
@@ -8,7 +9,7 @@ struct BeforeAfterView: View {
     let before: CGImage
     let after: CGImage?
     let orientation: Image.Orientation
-    let size: CGSize  // photo pixels as displayed
+    let size: CGSize  // pixels of the shown images, as displayed (rotated)
 
     @State private var split: CGFloat = 0.5
     @State private var zoom: CGFloat?  // points per photo pixel; nil: fit

@@ -16,8 +16,8 @@ struct ContentView: View {
             VStack(spacing: 12) {
                 if let photo = model.photo {
                     BeforeAfterView(
-                        before: photo.cgImage, after: model.after, orientation: Image.Orientation(photo.orientation),
-                        size: photo.displaySize)
+                        before: photo.display, after: model.after?.display,
+                        orientation: Image.Orientation(photo.orientation), size: photo.displaySize)
                 } else {
                     ContentUnavailableView {
                         Label("No photo", systemImage: "photo")
@@ -32,7 +32,8 @@ struct ContentView: View {
             .navigationBarTitleDisplayMode(.inline)
             .toolbar {
                 ToolbarItem(placement: .topBarLeading) {
-                    PhotosPicker(selection: $pick, matching: .images) {
+                    // .current: the file as stored (HEIC stays HEIC), not a transcoded JPEG whose noise differs
+                    PhotosPicker(selection: $pick, matching: .images, preferredItemEncoding: .current) {
                         Label("Photo", systemImage: "photo.on.rectangle")
                     }
                 }
@@ -43,7 +44,7 @@ struct ContentView: View {
                 }
             }
             .onChange(of: pick) { _, item in
-                Task { await model.open(item) }
+                model.open(item)
             }
         }
     }
@@ -67,13 +68,13 @@ struct ContentView: View {
             Stepper("z samples (ensemble): \(model.ensemble)", value: $model.ensemble, in: 1...8)
         }
         HStack {
-            if model.phase == .running {
-                ProgressView(value: model.progress)
+            if model.flow.phase == .running {
+                ProgressView(value: model.flow.progress)
                 Button("Cancel", role: .cancel) { model.cancel() }
             } else {
                 Button(model.after == nil ? "Denoise" : "Denoise again") { model.run() }
                     .buttonStyle(.borderedProminent)
-                    .disabled(model.photo == nil || model.selected == nil)
+                    .disabled(!model.flow.canRun || model.selected == nil)  // off while a photo loads
                 if model.after != nil {
                     Button("Save to Photos") { Task { await model.save() } }
                 }

@@ -1,114 +1,105 @@
-// The denoise screen's state: the picked photo, the model and compute-unit choice, the run (off the main thread,
-// with progress and cancel) and saving. The work itself is InvDNCore.denoisePhoto (worker.js `denoise` in the web
-// demo): the whole photo at full resolution, tile by tile, 8-bit in and out.
+// The denoise screen's view model: a thin @MainActor adapter over InvDNCore. The state machine (one run at a time,
+// results only for the run and photo they belong to, cancel) is InvDNCore.Runs / RunFlow; the work is
+// InvDNCore.denoisePhoto (worker.js `denoise` in the web demo: the whole photo at full resolution, tile by tile, a
+// few tiles in flight, 8-bit in and out); models come from the app's cache (loaded once per artifact and compute
+// units); memory is checked against InvDNCore.MemoryBudget before a photo is decoded.
 
 import CoreGraphics
-import CoreML
 import Foundation
 import Observation
 import PhotosUI
+import os
 import SwiftUI
 
 import InvDNCore
 
+@MainActor
 @Observable
 final class DenoiseModel {
-    enum Phase: Equatable {
-        case empty, loading, ready, running, done, cancelled
-        case failed(String)
-    }
-
     let store = ModelStore.load()
     var precision = "fp16"  // the constant-z image artifact of this precision
     var units = ComputeUnitChoice.all
     var adapt = true  // noise-adaptive strength (the manifest's curve); off: the model's output as is
     var ensemble = 1  // z samples per tile; > 1 runs the -zin twin and averages (Monte-Carlo self-ensemble)
-    var phase = Phase.empty
-    var progress = 0.0
-    var status = "Pick a photo."
-    var photo: DecodedPhoto?
-    var after: CGImage?
-    private var job: Task<Void, Never>?
+    private(set) var flow = RunFlow<DecodedPhoto, DenoisedPhoto>()
+    private(set) var status = "Pick a photo."
+    @ObservationIgnored private let runs = Runs<DecodedPhoto, DenoisedPhoto>()
+    nonisolated static let inFlight = 2  // tiles at the model at once
 
     init() {
-        if !precisions.contains(precision), let first = precisions.first { precision = first }
+        // no silent fallback: when the default model is not usable, the screen says why and which one is used
+        if !precisions.contains(precision), let first = precisions.first {
+            let why = store.missingReason(precision: precision, zin: false)
+            status = "\(precision.uppercased()) cannot be used (\(why)); \(first.uppercased()) is selected. Pick a photo."
+            precision = first
+        }
+        runs.onChange = { [weak self] flow in self?.changed(flow) }
     }
 
     var precisions: [String] { ["fp32", "fp16", "int8"].filter { store.model(precision: $0, zin: false) != nil } }
     var canEnsemble: Bool { store.model(precision: precision, zin: true) != nil }
+    var photo: DecodedPhoto? { flow.photo }
+    var after: DenoisedPhoto? { flow.saveable?.output }
 
-    /// The artifact a run uses: the constant-z image model, or its -zin twin for an ensemble.
+    /// The artifact a run uses: the constant-z image model, or its -zin twin for an ensemble; why not, when missing.
     var selected: BundledModel? {
-        ensemble > 1 ? store.model(precision: precision, zin: true) : store.model(precision: precision, zin: false)
+        store.model(precision: precision, zin: ensemble > 1)
     }
 
-    @MainActor
-    func open(_ item: PhotosPickerItem?) async {
+    func open(_ item: PhotosPickerItem?) {
         guard let item else { return }
-        cancel()
-        phase = .loading
         status = "Loading the photo…"
-        after = nil
-        do {
+        runs.load {
             guard let data = try await item.loadTransferable(type: Data.self) else {
                 throw PhotoError("The photo library gave no data for this item.")
             }
-            let decoded = try await Task.detached(priority: .userInitiated) { try PhotoIO.decode(data) }.value
-            photo = decoded
-            phase = .ready
-            status = "\(decoded.image.width) × \(decoded.image.height) pixels. Ready."
-        } catch {
-            phase = .failed("\(error)")
-            status = "\(error)"
+            let size = try PhotoIO.pixelSize(data)
+            let budget = MemoryBudget(height: size.height, width: size.width, tile: 256, inFlight: DenoiseModel.inFlight)
+            if let why = budget.problem(available: Int(os_proc_available_memory())) { throw PhotoError(why) }
+            return try PhotoIO.decode(data)
         }
     }
 
-    @MainActor
     func run() {
-        guard let photo, let model = selected else { return }
-        job?.cancel()
-        phase = .running
-        progress = 0
-        after = nil
-        status = "Loading \(model.entry.file) (\(units.label))…"
+        guard let model = selected else {
+            status = store.missingReason(precision: precision, zin: ensemble > 1)
+            return
+        }
         let units = self.units
         let curve = adapt ? model.entry.strength : nil
         let samples = ensemble
-        job = Task.detached(priority: .userInitiated) { [weak self] in
-            do {
-                let started = ContinuousClock.now
-                let mlModel = try await loadModel(model, units: units)
-                let runner = makeRunner(mlModel, model, samples: samples)
-                let plan = try model.entry.tiling.plan(height: photo.image.height, width: photo.image.width)
-                await self?.show("Denoising \(plan.count) tiles…")
-                let result = try await denoisePhoto(
-                    photo.image, plan: plan, runner: runner, curve: curve,
-                    onProgress: { done, total in await self?.setProgress(Double(done) / Double(total)) })
-                guard let image = PhotoIO.makeImage(
-                    result.rgba, width: photo.image.width, height: photo.image.height, colorSpace: photo.colorSpace)
-                else { throw PhotoError("Cannot show the result.") }
-                let seconds = started.duration(to: .now).components.seconds
-                await self?.finish(image, result, seconds: Int(seconds))
-            } catch is CancellationError {
-                await self?.stop(.cancelled, "Cancelled.")
-            } catch {
-                await self?.stop(.failed("\(error)"), "\(error)")
-            }
+        status = "Loading \(model.entry.file) (\(units.label))…"
+        runs.run { photo, progress in
+            let started = ContinuousClock.now
+            let runner = try makeRunner(try await loadModel(model, units: units), model.entry, samples: samples)
+            let plan = try model.entry.tiling.plan(height: photo.image.height, width: photo.image.width)
+            let result = try await denoisePhoto(
+                photo.image, plan: plan, runner: runner, curve: curve, inFlight: DenoiseModel.inFlight,
+                onProgress: { done, total in await progress(Double(done) / Double(total)) })
+            guard let display = PhotoIO.displayImage(
+                result.rgba, width: photo.image.width, height: photo.image.height, colorSpace: photo.colorSpace)
+            else { throw PhotoError("Cannot show the result.") }
+            let seconds = started.duration(to: .now).components.seconds
+            let kept = result.strength < 1 ? ", kept \(Int((result.strength * 100).rounded()))% of the model's change" : ""
+            let sigma = String(format: "%.1f", result.sigma)
+            let line = "Done in \(seconds) s: \(result.tiles) tiles, noise sigma \(sigma)\(kept)."
+            return DenoisedPhoto(rgba: result.rgba, display: display, result: line)
         }
     }
 
-    @MainActor
     func cancel() {
-        job?.cancel()
-        job = nil
+        runs.cancel()
     }
 
-    @MainActor
+    /// Save the result with the orientation of the photo it was made from (RunFlow keeps them together).
     func save() async {
-        guard let photo, let after else { return }
+        guard let saved = flow.saveable else { return }
         status = "Saving…"
         do {
-            let data = try PhotoIO.encodeJPEG(after, orientation: photo.orientation)
+            let photo = saved.photo
+            let data = try PhotoIO.encodeJPEG(
+                saved.output.rgba, width: photo.image.width, height: photo.image.height, colorSpace: photo.colorSpace,
+                orientation: photo.orientation)
             try await PhotoIO.saveToLibrary(data)
             status = "Saved to Photos."
         } catch {
@@ -116,26 +107,17 @@ final class DenoiseModel {
         }
     }
 
-    @MainActor
-    private func show(_ text: String) { status = text }
-
-    @MainActor
-    private func setProgress(_ value: Double) { progress = value }
-
-    @MainActor
-    private func finish(_ image: CGImage, _ result: DenoiseResult, seconds: Int) {
-        after = image
-        phase = .done
-        progress = 1
-        let kept = result.strength < 1 ? ", kept \(Int((result.strength * 100).rounded()))% of the model's change" : ""
-        let sigma = String(format: "%.1f", result.sigma)
-        status = "Done in \(seconds) s: \(result.tiles) tiles, noise sigma \(sigma)\(kept)."
-    }
-
-    @MainActor
-    private func stop(_ phase: Phase, _ text: String) {
-        self.phase = phase
-        status = text
-        progress = 0
+    private func changed(_ flow: RunFlow<DecodedPhoto, DenoisedPhoto>) {
+        self.flow = flow
+        switch flow.phase {
+        case .empty: status = "Pick a photo."
+        case .loading: status = "Loading the photo…"
+        case .ready:
+            if let image = flow.photo?.image { status = "\(image.width) × \(image.height) pixels. Ready." }
+        case .running: if flow.progress > 0 { status = "Denoising… \(Int(flow.progress * 100))%" }
+        case .done: status = flow.saveable?.output.result ?? "Done."
+        case .cancelled: status = "Cancelled."
+        case .failed(let message): status = message
+        }
     }
 }

@@ -1,12 +1,14 @@
 // The models the app ships: the iOS recipes' export output, compiled into the bundle by scripts/copy_models.sh (a
-// build phase in project.yml) as Models/<target>/<name>.mlmodelc beside each target's manifest.json.
+// build phase in project.yml) as Models/<target>/<name>.mlmodelc beside each target's manifest.json. Each
+// manifest is judged entry by entry (InvDNCore.Manifest): a model whose entry is refused is listed as missing with
+// the manifest's reason, and the other models of the same file load.
 
 import Foundation
 import InvDNCore
 
 /// One artifact the iOS export recipes write (invdn_mobile/export/targets/ios-*.toml; the file name is
 /// invdn_mobile/export/run.py artifact_name: invdn-<variant>-<tile>-<precision>[-zin].mlpackage).
-struct CatalogArtifact: Hashable {
+struct CatalogArtifact: Hashable, Sendable {
     let target: String
     let precision: String
     let file: String
@@ -27,7 +29,7 @@ enum ModelCatalog {
 }
 
 /// A bundled, compiled model with its manifest entry.
-struct BundledModel: Identifiable, Hashable {
+struct BundledModel: Identifiable, Hashable, Sendable {
     let artifact: CatalogArtifact
     let entry: ManifestEntry
     let url: URL  // the compiled .mlmodelc
@@ -40,13 +42,19 @@ struct BundledModel: Identifiable, Hashable {
 }
 
 /// What the bundle holds: the models found and, for each catalog artifact that is not there, why.
-struct ModelStore {
+struct ModelStore: Sendable {
     var models: [BundledModel] = []
     var missing: [String: String] = [:]  // file -> reason
 
     /// The constant-z (image I/O) model of a precision, or its -zin tensor twin.
     func model(precision: String, zin: Bool) -> BundledModel? {
         models.first { $0.artifact.precision == precision && $0.artifact.zin == zin }
+    }
+
+    /// Why the model of (precision, zin) is not in this build.
+    func missingReason(precision: String, zin: Bool) -> String {
+        let file = ModelCatalog.artifacts.first { $0.precision == precision && $0.zin == zin }?.file
+        return file.flatMap { missing[$0] } ?? "no \(precision) model in this build"
     }
 
     static func load(bundle: Bundle = .main) -> ModelStore {
@@ -64,6 +72,9 @@ struct ModelStore {
             }
             do {
                 let manifest = try manifests[artifact.target]!.get()
+                if let refused = manifest.refusal(file: artifact.file) {
+                    throw ManifestError("\(folder)/manifest.json: \(refused)")
+                }
                 guard let entry = manifest.entry(file: artifact.file) else {
                     throw ManifestError("\(artifact.file) is not in \(folder)/manifest.json (rejected by its parity gate?)")
                 }

@@ -4,6 +4,8 @@
 //   xcrun devicectl device process launch --device UDID org.invdn-mobile.demo -- \
 //       --benchmark --sizes 256,3024x4032 --repeats 5 --warmup 2 --units all,ane,gpu,cpu --models fp32,fp16,int8
 //
+// (--in-flight N: predictions at the model at once, default 2; --allow-debug: time a Debug build anyway.)
+//
 // (the web demo's equivalent is its URL query: sizes, repeats, warmup, models, backends). Arguments that do not
 // start with "--" are left alone (Xcode adds its own, such as -NSDocumentRevisionsDebugMode YES); an unknown "--"
 // option or a bad value is an error the benchmark screen shows.
@@ -46,6 +48,8 @@ public struct BenchOptions: Equatable, Sendable {
     public var precisions = ["fp32", "fp16", "int8"]
     public var includeZin = false  // also time the -zin tensor twins (one z sample per tile)
     public var machine: String?  // machine.name; default: from the model identifier
+    public var inFlight = 2  // tiles at the model at once (1: one prediction at a time)
+    public var allowDebug = false  // time a Debug build (refused otherwise: benchRefusal)
 
     public init() {}
 
@@ -101,9 +105,14 @@ public struct BenchOptions: Equatable, Sendable {
                 options.includeZin = true
             case "--machine":
                 options.machine = machineName(try value(arg))
+            case "--in-flight":
+                options.inFlight = try count(arg, try value(arg), minimum: 1)
+            case "--allow-debug":
+                options.allowDebug = true
             default:
                 throw BenchOptionsError(
-                    "unknown option \(arg) (known: --benchmark --sizes --repeats --warmup --units --models --zin --machine)")
+                    "unknown option \(arg) (known: --benchmark --sizes --repeats --warmup --units --models --zin --machine"
+                        + " --in-flight --allow-debug)")
             }
         }
         return options

@@ -93,6 +93,7 @@ public struct BenchRow: Codable, Equatable, Sendable {
     public var medianMs: Double?
     public var p90Ms: Double?
     public var minMs: Double?
+    public var predictMs: Double?  // median wall time of one model call (one tile), apart from the whole photo
     public var repeats: Int?
     public var warmup: Int?
     public var threads: Int?
@@ -126,6 +127,7 @@ public struct BenchRow: Codable, Equatable, Sendable {
         case medianMs = "median_ms"
         case p90Ms = "p90_ms"
         case minMs = "min_ms"
+        case predictMs = "predict_ms"
         case speedupVsTorchEager = "speedup_vs_torch_eager"
         case speedupVsFp32 = "speedup_vs_fp32"
         case gmacsPerS = "gmacs_per_s"
@@ -155,6 +157,7 @@ public struct BenchRow: Codable, Equatable, Sendable {
         try c.encode(bytes, forKey: .bytes)
         // optional
         try c.encodeIfPresent(minMs, forKey: .minMs)
+        try c.encodeIfPresent(predictMs, forKey: .predictMs)
         try c.encodeIfPresent(repeats, forKey: .repeats)
         try c.encodeIfPresent(warmup, forKey: .warmup)
         try c.encode(threads, forKey: .threads)  // null: Core ML does not expose a thread count
@@ -163,18 +166,20 @@ public struct BenchRow: Codable, Equatable, Sendable {
         try c.encode(gmacsPerS, forKey: .gmacsPerS)
     }
 
-    /// Fill the timing columns from the milliseconds of `repeats` runs (app.js runBenchmark: median, p90 and min,
-    /// rounded to the microsecond; GMAC/s from the manifest's MACs per tile).
-    public mutating func record(times: [Double], tiles: Int, warmup: Int, macsPerTile: Int?) {
-        let sorted = times.sorted()
+    /// Fill the timing columns from a measurement (app.js runBenchmark: median, p90 and min of the whole image,
+    /// rounded to the microsecond; GMAC/s from the manifest's MACs per tile), and predict_ms, the median of the
+    /// model calls timed apart.
+    public mutating func record(_ times: TiledTimes, tiles: Int, warmup: Int, macsPerTile: Int?) {
+        let sorted = times.whole.sorted()
         let median = quantile(sorted, 0.5)
         status = "ok"
         self.tiles = tiles
         self.warmup = warmup
-        repeats = times.count
+        repeats = sorted.count
         medianMs = round3(median)
         p90Ms = round3(quantile(sorted, 0.9))
         minMs = round3(sorted[0])
+        predictMs = times.predict.isEmpty ? nil : round3(quantile(times.predict.sorted(), 0.5))
         macs = macsPerTile.map { $0 * tiles }
         gmacsPerS = macs.map { round3(Double($0) / 1e9 / (median / 1000)) }
     }

@@ -1,15 +1,16 @@
 // The export manifest (`invdn export ios-* -o DIR` writes DIR/manifest.json; invdn_mobile/export/run.py `describe`
 // writes one entry per artifact). Only what the app needs is decoded; unknown keys are ignored, so a newer export
-// with more facts still loads. What the app cannot honour is refused with one ManifestError line: JSON that does
-// not parse or lacks a key, and a contract version this port does not implement (a tiling padding or window other
-// than "symmetric" / "linear-feather", a strength estimator other than donoho-haar-diagonal-mad-v1, a tensor layout
-// other than NCHW), and a top-level "version" other than Contract.version (absent in manifests written before the
-// field existed: those are version 1).
+// with more facts still loads. Problems are judged per entry: an entry the app cannot honour (a missing or mistyped
+// key, a tensor type it cannot feed, a tiling padding or window other than "symmetric" / "linear-feather", a strength
+// curve that is not valid, a layout other than NCHW) is listed in `refused` with its reason, and the other entries
+// load. Only a file that cannot be read as a whole is one ManifestError: JSON that does not parse, no artifact list,
+// or a top-level "version" other than Contract.version (absent in manifests written before the field existed: those
+// are version 1).
 
 import Foundation
 
-/// Every problem with a manifest, as one line naming the file and the JSON path: "manifest.json: artifacts[0].tiling:
-/// missing key 'padding'".
+/// A manifest (or a curve) that cannot be used, as one line naming the file and the JSON path: "manifest.json:
+/// version: 2 is not 1 (...)".
 public struct ManifestError: Error, CustomStringConvertible, Equatable {
     public let message: String
     public init(_ message: String) { self.message = message }
@@ -24,10 +25,19 @@ public enum Contract {
     public static let layout = "NCHW"
 }
 
+/// The element types of the Core ML exports' tensors (manifest "dtype"): the constant-z artifact takes and returns an
+/// 8-bit RGB image; the `-zin` twins take tensors, float32 for ios-fp32 and float16 for ios-fp16 and ios-int8.
+public enum TensorType: String, CaseIterable, Sendable {
+    case image, float32, float16
+}
+
 public struct TensorSpec: Codable, Equatable, Sendable {
     public let name: String
     public let shape: [Int]
-    public let dtype: String  // "image" (constant-z Core ML artifact: 8-bit RGB image) or "float32"
+    public let dtype: String
+
+    /// The dtype as a type the app can feed; nil for one it cannot (the entry is refused).
+    public var type: TensorType? { TensorType(rawValue: dtype) }
 }
 
 /// The manifest entry's "tiling" (invdn_mobile/tiling.py tiling_spec): how the app must tile a photo for it.
@@ -65,13 +75,16 @@ public struct MACs: Codable, Equatable, Sendable {
     }
 }
 
-/// The weights' noise-adaptive strength curve (manifest "strength", strength.py StrengthCurve.to_dict).
+/// The weights' noise-adaptive strength curve (manifest "strength", strength.py StrengthCurve.to_dict). Checked when
+/// made (the checks of StrengthCurve.from_dict), so a curve that exists is usable: strengthAt cannot meet an empty
+/// or unordered one.
 public struct StrengthCurve: Codable, Equatable, Sendable {
     public let estimator: String
     public let sigma: [Double]
     public let strength: [Double]
 
-    public init(estimator: String = sigmaEstimator, sigma: [Double], strength: [Double]) {
+    public init(estimator: String = sigmaEstimator, sigma: [Double], strength: [Double]) throws {
+        if let why = StrengthCurve.problem(estimator, sigma, strength) { throw ManifestError("strength: " + why) }
         self.estimator = estimator
         self.sigma = sigma
         self.strength = strength
@@ -86,10 +99,13 @@ public struct StrengthCurve: Codable, Equatable, Sendable {
         estimator = try c.decodeIfPresent(String.self, forKey: .estimator) ?? sigmaEstimator  // as StrengthCurve.from_dict
         sigma = try c.decode([Double].self, forKey: .sigma)
         strength = try c.decode([Double].self, forKey: .strength)
+        if let why = StrengthCurve.problem(estimator, sigma, strength) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: why))
+        }
     }
 
     /// The checks of strength.py StrengthCurve.from_dict; nil when the curve is usable.
-    public func problem() -> String? {
+    static func problem(_ estimator: String, _ sigma: [Double], _ strength: [Double]) -> String? {
         if estimator != sigmaEstimator {
             return "estimator '\(estimator)' is not '\(sigmaEstimator)' (written by a newer invdn-mobile?)"
         }
@@ -127,8 +143,8 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
         case minDeploymentTarget = "min_deployment_target"
     }
 
-    /// The constant-z artifact takes an RGB image; the `-zin` twin takes float32 tensors (image and z).
-    public var takesImage: Bool { inputs.first?.dtype == "image" }
+    /// The constant-z artifact takes an RGB image; the `-zin` twin takes tensors (image and z, float32 or float16).
+    public var takesImage: Bool { inputs.first?.type == .image }
 
     /// The file name without its extension (a compiled model is `<stem>.mlmodelc`).
     public var stem: String {
@@ -150,52 +166,107 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
         }
         if layout != Contract.layout { return "layout is '\(layout)'; Core ML artifacts are \(Contract.layout)" }
         let t = tiling.tile
-        guard let image = inputs.first, image.shape == [1, 3, t, t], ["image", "float32"].contains(image.dtype) else {
-            return "inputs[0] must be the [1, 3, \(t), \(t)] image (dtype image or float32)"
+        let tensors: [TensorType] = z.asInput ? [.float32, .float16] : [.image]
+        let kinds = tensors.map(\.rawValue).joined(separator: " or ")
+        guard inputs.count == (z.asInput ? 2 : 1) else {
+            return "\(inputs.count) inputs; a \(z.asInput ? "z-input" : "constant-z") artifact has \(z.asInput ? 2 : 1)"
         }
-        guard let output = outputs.first, output.shape == [1, 3, t, t] else {
-            return "outputs[0] must be [1, 3, \(t), \(t)]"
+        guard inputs[0].shape == [1, 3, t, t], let type = inputs[0].type, tensors.contains(type) else {
+            return "inputs[0] must be the [1, 3, \(t), \(t)] image of dtype \(kinds), got \(inputs[0].shape) \(inputs[0].dtype)"
         }
-        if z.asInput && (inputs.count != 2 || inputs[1].shape != z.shape || inputs[1].dtype != "float32") {
-            return "a z-input artifact needs inputs[1] = float32 z of shape \(z.shape)"
+        if z.asInput, inputs[1].shape != z.shape || !(inputs[1].type.map(tensors.contains) ?? false) {
+            return "inputs[1] must be z of shape \(z.shape) and dtype \(kinds), got \(inputs[1].shape) \(inputs[1].dtype)"
         }
-        if let strength, let why = strength.problem() { return "strength: " + why }
+        guard outputs.count == 1, outputs[0].shape == [1, 3, t, t], let out = outputs[0].type, tensors.contains(out) else {
+            return "outputs must be one [1, 3, \(t), \(t)] tensor of dtype \(kinds)"
+        }
         return nil
     }
 }
 
-/// A decoded, checked manifest.json.
-public struct Manifest: Codable, Equatable, Sendable {
+/// An entry of the manifest the app cannot use, and why (shown in the app beside the model it would have been).
+public struct RefusedEntry: Equatable, Sendable, CustomStringConvertible {
+    public let index: Int
+    public let file: String?  // nil when the entry has no readable "file"
+    public let reason: String
+
+    public var description: String { "artifacts[\(index)]\(file.map { " (\($0))" } ?? ""): \(reason)" }
+}
+
+/// A decoded manifest.json: the entries the app can run, and the refused ones with their reasons.
+public struct Manifest: Equatable, Sendable {
     public let version: Int?
     public let artifacts: [ManifestEntry]
+    public let refused: [RefusedEntry]
 
-    /// Decode and check `data` (the text of manifest.json); every problem is one ManifestError naming `source`.
+    /// Decode `data` (the text of manifest.json) entry by entry; a file that cannot be read as a whole is one
+    /// ManifestError naming `source`.
     public static func decode(_ data: Data, source: String = "manifest.json") throws -> Manifest {
-        let manifest: Manifest
+        let raw: RawManifest
         do {
-            manifest = try JSONDecoder().decode(Manifest.self, from: data)
+            raw = try JSONDecoder().decode(RawManifest.self, from: data)
         } catch let error as DecodingError {
             throw ManifestError("\(source): \(describe(error))")
         }
-        if let version = manifest.version, version != Contract.version {
+        if let version = raw.version, version != Contract.version {
             throw ManifestError(
                 "\(source): version: \(version) is not \(Contract.version) (written by a newer invdn-mobile? update the app)")
         }
-        if manifest.artifacts.isEmpty { throw ManifestError("\(source): artifacts: the manifest lists no artifact") }
-        for (i, entry) in manifest.artifacts.enumerated() {
-            if let why = entry.problem() { throw ManifestError("\(source): artifacts[\(i)] (\(entry.file)): \(why)") }
+        if raw.artifacts.isEmpty { throw ManifestError("\(source): artifacts: the manifest lists no artifact") }
+        var usable: [ManifestEntry] = []
+        var refused: [RefusedEntry] = []
+        for (i, slot) in raw.artifacts.enumerated() {
+            switch slot.entry {
+            case .success(let entry):
+                if let why = entry.problem() {
+                    refused.append(RefusedEntry(index: i, file: entry.file, reason: why))
+                } else {
+                    usable.append(entry)
+                }
+            case .failure(let error):
+                refused.append(RefusedEntry(index: i, file: slot.file, reason: error.message))
+            }
         }
-        return manifest
+        return Manifest(version: raw.version, artifacts: usable, refused: refused)
     }
 
-    /// The entry of an artifact file name, if listed.
+    /// The usable entry of an artifact file name, if listed and usable.
     public func entry(file: String) -> ManifestEntry? {
         artifacts.first { $0.file == file }
     }
+
+    /// Why an artifact file listed in the manifest was refused; nil when it is usable or not listed.
+    public func refusal(file: String) -> RefusedEntry? {
+        refused.first { $0.file == file }
+    }
 }
 
-func describe(_ error: DecodingError) -> String {
+// The file as read before the per-entry judgement: each entry decoded on its own, its failure kept.
+private struct RawManifest: Decodable {
+    let version: Int?
+    let artifacts: [Slot]
+
+    struct Slot: Decodable {
+        let file: String?
+        let entry: Result<ManifestEntry, ManifestError>
+
+        enum FileKey: String, CodingKey { case file }
+
+        init(from decoder: Decoder) throws {
+            file = try? decoder.container(keyedBy: FileKey.self).decode(String.self, forKey: .file)
+            do {
+                entry = .success(try ManifestEntry(from: decoder))
+            } catch let error as DecodingError {
+                entry = .failure(ManifestError(describe(error, below: decoder.codingPath.count)))
+            }
+        }
+    }
+}
+
+/// One line for a decoding error: the JSON path (below the first `below` keys of the coding path) and what is wrong.
+func describe(_ error: DecodingError, below: Int = 0) -> String {
     func path(_ keys: [CodingKey]) -> String {
+        let keys = keys.dropFirst(below)
         let text = keys.map { key in key.intValue.map { index in "[\(index)]" } ?? ".\(key.stringValue)" }.joined()
         return text.hasPrefix(".") ? String(text.dropFirst()) : (text.isEmpty ? "(top level)" : text)
     }

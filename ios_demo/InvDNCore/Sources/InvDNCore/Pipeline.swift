@@ -15,9 +15,11 @@ public struct DenoiseResult: Sendable {
 /// worker.js denoise: the whole photo at full resolution through the tiler. The input stays 8-bit (no Float copy of
 /// the photo); finished rows are blended with the photo by the strength curve at the photo's estimated sigma
 /// (`curve` nil: the model's output as is) and written straight into the 8-bit output. `onProgress(done, total)` is
-/// awaited after each tile; cancelling the task stops before the next tile with CancellationError.
+/// awaited after each tile; cancelling the task stops before the next tile with CancellationError. Up to `inFlight`
+/// tiles are at the runner at once (see runTiled). Memory: the photo's bytes, the output's bytes, one blend band and
+/// `inFlight` tiles (MemoryBudget).
 public func denoisePhoto<R: TileRunner>(
-    _ photo: RGBAImage, plan p: TilePlan, runner: R, curve: StrengthCurve?,
+    _ photo: RGBAImage, plan p: TilePlan, runner: R, curve: StrengthCurve?, inFlight: Int = 1,
     onProgress: ((Int, Int) async -> Void)? = nil
 ) async throws -> DenoiseResult {
     precondition(p.height == photo.height && p.width == photo.width, "the plan is for another photo size")
@@ -26,7 +28,7 @@ public func denoisePhoto<R: TileRunner>(
     var rgba = [UInt8](repeating: 255, count: photo.height * photo.width * 4)
     let width = photo.width
     _ = try await runTiled(
-        photo, runner, p,
+        photo, runner, p, inFlight: inFlight,
         onTile: { k in await onProgress?(k + 1, p.count) },
         onRows: { y0, rows, values in
             var values = values
@@ -59,23 +61,119 @@ public func syntheticImage(height: Int, width: Int) -> FloatImage {
     return FloatImage(data: data, height: height, width: width, channels: 3)
 }
 
+/// The timings of one benchmark measurement, in milliseconds: `whole` the whole image through the tiler per timed
+/// repeat (tiles, pixel conversion, blend: what a user waits for), `predict` every model call of the timed repeats
+/// on its own (one tile's prediction, its wall time: the model, apart from the Swift around it).
+public struct TiledTimes: Sendable, Equatable {
+    public var whole: [Double]
+    public var predict: [Double]
+}
+
+/// Wall times of the calls of a runner (thread-safe: several tiles may be in flight).
+public final class CallTimes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var times: [Double] = []
+
+    public init() {}
+
+    func record(_ ms: Double) {
+        lock.lock()
+        times.append(ms)
+        lock.unlock()
+    }
+
+    /// The times recorded so far, and start again.
+    public func take() -> [Double] {
+        lock.lock()
+        defer { lock.unlock() }
+        let out = times
+        times = []
+        return out
+    }
+}
+
+/// A runner that times each call of `inner` into `times`.
+public struct TimedRunner<R: TileRunner>: TileRunner {
+    public let inner: R
+    public let times: CallTimes
+
+    public init(_ inner: R, times: CallTimes) {
+        self.inner = inner
+        self.times = times
+    }
+
+    public func run(_ tile: [Float], index: Int) async throws -> [Float] {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let out = try await inner.run(tile, index: index)
+        times.record(milliseconds(started.duration(to: clock.now)))
+        return out
+    }
+}
+
+func milliseconds(_ d: Duration) -> Double {
+    let c = d.components
+    return Double(c.seconds) * 1000 + Double(c.attoseconds) / 1e15
+}
+
 /// worker.js bench: `warmup` untimed runs, then `repeats` timed runs of the whole image through the tiler (all tiles
-/// plus the blend), in milliseconds. `onRepeat(i)` is awaited after each timed run.
+/// plus the blend), with each model call of the timed runs timed apart (TiledTimes). `onRepeat(i)` is awaited after
+/// each timed run.
 public func timeTiled<R: TileRunner>(
-    _ img: FloatImage, plan p: TilePlan, runner: R, warmup: Int, repeats: Int,
+    _ img: FloatImage, plan p: TilePlan, runner: R, warmup: Int, repeats: Int, inFlight: Int = 1,
     onRepeat: ((Int) async -> Void)? = nil
-) async throws -> [Double] {
-    for _ in 0..<warmup { _ = try await runTiled(img, runner, p) }
+) async throws -> TiledTimes {
+    let calls = CallTimes()
+    let timed = TimedRunner(runner, times: calls)
+    for _ in 0..<warmup { _ = try await runTiled(img, timed, p, inFlight: inFlight) }
+    _ = calls.take()
     let clock = ContinuousClock()
-    var times: [Double] = []
+    var whole: [Double] = []
     for i in 0..<repeats {
         let started = clock.now
-        _ = try await runTiled(img, runner, p)
-        let d = started.duration(to: clock.now).components
-        times.append(Double(d.seconds) * 1000 + Double(d.attoseconds) / 1e15)
+        _ = try await runTiled(img, timed, p, inFlight: inFlight)
+        whole.append(milliseconds(started.duration(to: clock.now)))
         await onRepeat?(i + 1)
     }
-    return times
+    return TiledTimes(whole: whole, predict: calls.take())
+}
+
+/// The `-zin` twin's model call: the image tile and one z sample in, the denoised tile out (NCHW Floats; the app
+/// converts to and from the artifact's float32 or float16 tensors).
+public protocol TensorPredictor: Sendable {
+    func predict(image: [Float], z: [Float]) async throws -> [Float]
+}
+
+/// The `-zin` twin as a TileRunner: `samples` z draws per tile (N(0, 1) x the manifest's z scale), outputs averaged
+/// (the paper's Monte-Carlo self-ensemble; samples 1: one draw). Tile k's draws come from a sampler seeded by
+/// (seed, k), so the result does not depend on the order tiles run in.
+public struct EnsembleRunner<P: TensorPredictor>: TileRunner {
+    public let predictor: P
+    public let z: ZSpec
+    public let samples: Int
+    public let seed: UInt64
+
+    public init(_ predictor: P, z: ZSpec, samples: Int, seed: UInt64 = 0) {
+        self.predictor = predictor
+        self.z = z
+        self.samples = max(1, samples)
+        self.seed = seed
+    }
+
+    public func run(_ tile: [Float], index: Int) async throws -> [Float] {
+        var sampler = NormalSampler(seed: seed ^ (UInt64(index) &* 0xD1B5_4A32_D192_ED03))
+        let count = z.shape.reduce(1, *)
+        var sum = [Float](repeating: 0, count: tile.count)
+        for _ in 0..<samples {
+            let out = try await predictor.predict(image: tile, z: sampler.fill(count, scale: z.scale))
+            guard out.count == sum.count else {
+                throw TilingError("tile \(index): the model returned \(out.count) values, expected \(sum.count)")
+            }
+            for i in 0..<sum.count { sum[i] += out[i] }
+        }
+        let n = Float(samples)
+        return sum.map { $0 / n }
+    }
 }
 
 /// Seeded standard-normal Floats (SplitMix64 + Box-Muller) for the `-zin` artifacts' z: the paper's Monte-Carlo

@@ -47,7 +47,7 @@ public func estimateSigma<S: TileSource>(_ img: S) -> Double {
 }
 
 /// The curve's strength at `sigma`: piecewise linear between its points, constant beyond the ends (numpy.interp).
-/// strength.js: strengthAt.
+/// strength.js: strengthAt. A StrengthCurve is checked when made (non-empty, sigma increasing), so this cannot fail.
 public func strengthAt(_ curve: StrengthCurve, _ sigma: Double) -> Double {
     let xs = curve.sigma
     let ys = curve.strength

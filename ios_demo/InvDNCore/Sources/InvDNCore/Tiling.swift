@@ -331,17 +331,19 @@ public final class Blender {
 
 /// What runs the model on one tile: NCHW (1, 3, T, T) Floats in [0, 1] in, the same shape out. `index` is the
 /// tile's place in the plan (tiling.js: the per-tile function `fn(tile, k)` of runTiled). The app's Core ML runners
-/// and the tests' stubs implement it.
-public protocol TileRunner {
+/// and the tests' stubs implement it. Sendable: runTiled may have several tiles in flight at once.
+public protocol TileRunner: Sendable {
     func run(_ tile: [Float], index: Int) async throws -> [Float]
 }
 
 /// tiling.js runTiled (tiling.py run_tiled): run `runner` tile by tile and blend. Returns the HWC Floats of the
 /// photo's size, or, with `onRows`, hands finished rows to it as they complete (see Blender) and returns nil.
-/// `onTile(k)` is awaited after each tile. Task cancellation is checked before each tile (tiling.js: shouldStop)
-/// and throws CancellationError.
+/// `onTile(k)` is awaited after tile k is blended. Up to `inFlight` tiles run at once (Core ML overlaps one
+/// prediction's compute with the next one's input); they are blended in the plan's order whatever order they finish
+/// in, so the result does not depend on `inFlight`, and no more than `inFlight` tiles are held at any time. Task
+/// cancellation is checked before each tile is started (tiling.js: shouldStop) and throws CancellationError.
 public func runTiled<S: TileSource, R: TileRunner>(
-    _ img: S, _ runner: R, _ p: TilePlan,
+    _ img: S, _ runner: R, _ p: TilePlan, inFlight: Int = 1,
     onTile: ((Int) async -> Void)? = nil,
     onRows: ((Int, Int, [Float]) throws -> Void)? = nil
 ) async throws -> [Float]? {
@@ -355,11 +357,30 @@ public func runTiled<S: TileSource, R: TileRunner>(
         }
     }
     let origins = p.origins
-    for k in 0..<origins.count {
-        try Task.checkCancellation()
-        let tile = extractTile(img, p, origins[k].y, origins[k].x)
-        try blender.add(k, try await runner.run(tile, index: k))
-        if let onTile { await onTile(k) }
+    let window = max(1, inFlight)
+    try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
+        var started = 0  // tiles handed to the runner
+        var added = 0  // tiles blended
+        var finished: [Int: [Float]] = [:]  // outputs that came back before an earlier tile's
+        func startTiles() throws {
+            while started < origins.count && started - added < window {
+                try Task.checkCancellation()
+                let k = started
+                let tile = extractTile(img, p, origins[k].y, origins[k].x)
+                group.addTask { (k, try await runner.run(tile, index: k)) }
+                started += 1
+            }
+        }
+        try startTiles()
+        while let (k, out) = try await group.next() {
+            finished[k] = out
+            while let out = finished.removeValue(forKey: added) {
+                try blender.add(added, out)
+                added += 1
+                if let onTile { await onTile(added - 1) }
+            }
+            try startTiles()
+        }
     }
     return onRows == nil ? result : nil
 }

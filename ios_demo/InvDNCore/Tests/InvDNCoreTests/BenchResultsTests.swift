@@ -49,7 +49,7 @@ final class BenchResultsTests: XCTestCase {
         var ok = BenchRow(
             backend: "swift-test-identity", precision: "fp32", height: size.height, width: size.width, status: "ok",
             variant: "stub", device: "cpu", tile: 32)
-        ok.record(times: times, tiles: p.count, warmup: 1, macsPerTile: nil)
+        ok.record(times, tiles: p.count, warmup: 1, macsPerTile: nil)
         var skipped = BenchRow(
             backend: "swift-test-identity", precision: "int8", height: size.height, width: size.width,
             status: "skipped")
@@ -68,7 +68,7 @@ final class BenchResultsTests: XCTestCase {
 
     func testWritesAResultsFileForIngest() async throws {
         let doc = try await stubDocument()
-        let folder = ProcessInfo.processInfo.environment["INVDN_RESULTS_DIR"].map { URL(fileURLWithPath: $0) }
+        let folder = ProcessInfo.processInfo.environment["INVDN_RESULTS_DIR"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("invdn-ios-results")
         let url = try writeResults(doc, to: folder)
         print("results for `invdn bench ingest`: \(url.path)")

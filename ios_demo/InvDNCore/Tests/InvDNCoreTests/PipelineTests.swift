@@ -32,12 +32,12 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(stride(from: 0, to: zero.rgba.count, by: 4).allSatisfy { zero.rgba[$0] == 0 })
         XCTAssertTrue(stride(from: 3, to: zero.rgba.count, by: 4).allSatisfy { zero.rgba[$0] == 255 })
 
-        let keepNothing = StrengthCurve(sigma: [0], strength: [0])  // s = 0 at any sigma: the photo itself
+        let keepNothing = try StrengthCurve(sigma: [0], strength: [0])  // s = 0 at any sigma: the photo itself
         let kept = try await denoisePhoto(photo, plan: p, runner: ZeroRunner(), curve: keepNothing)
         XCTAssertEqual(kept.strength, 0)
         XCTAssertEqual(kept.rgba, photo.data)
 
-        let half = StrengthCurve(sigma: [0], strength: [0.5])
+        let half = try StrengthCurve(sigma: [0], strength: [0.5])
         let halfway = try await denoisePhoto(photo, plan: p, runner: ZeroRunner(), curve: half)
         XCTAssertEqual(halfway.sigma, estimateSigma(photo))
         for q in [0, 1, 2, 400, 18_001] where q % 4 != 3 {
@@ -46,23 +46,29 @@ final class PipelineTests: XCTestCase {
         }
     }
 
-    func testCancelStopsBeforeTheNextTile() async throws {
+    /// Runs denoisePhoto of the 12-tile plan with `inFlight` tiles at once and cancels it once the third tile is
+    /// blended; the runner's calls (a run that finishes is a failure).
+    func callsWhenCancelledAfterThreeTiles(inFlight: Int) async throws -> Int {
         let p = try plan(height: 70, width: 90, tile: 32, overlap: 8)
         let runner = CountingRunner()
         let photo = self.photo
         let task = Task {
             try await denoisePhoto(
-                photo, plan: p, runner: runner, curve: nil,
+                photo, plan: p, runner: runner, curve: nil, inFlight: inFlight,
                 onProgress: { done, _ in
-                    if done == 3 { withUnsafeCurrentTask { task in if let task { task.cancel() } } }
+                    if done == 3 { withUnsafeCurrentTask { task in task?.cancel() } }
                 })
         }
         do {
             _ = try await task.value
             XCTFail("a cancelled run must not finish")
-        } catch is CancellationError {
-            XCTAssertEqual(runner.calls, 3)
-        }
+        } catch is CancellationError {}
+        return runner.calls
+    }
+
+    func testCancelStopsBeforeTheNextTile() async throws {
+        let calls = try await callsWhenCancelledAfterThreeTiles(inFlight: 1)
+        XCTAssertEqual(calls, 3)
     }
 
     func testWrongModelOutputIsAnError() async throws {
@@ -118,8 +124,9 @@ final class PipelineTests: XCTestCase {
         let p = try plan(height: 40, width: 50, tile: 16, overlap: 4)
         let runner = CountingRunner()
         let times = try await timeTiled(img, plan: p, runner: runner, warmup: 2, repeats: 3)
-        XCTAssertEqual(times.count, 3)
-        XCTAssertTrue(times.allSatisfy { $0 >= 0 })
+        XCTAssertEqual(times.whole.count, 3)
+        XCTAssertTrue(times.whole.allSatisfy { $0 >= 0 })
+        XCTAssertEqual(times.predict.count, 3 * p.count)  // every call of the timed repeats, none of the warm-up
         XCTAssertEqual(runner.calls, 5 * p.count)
     }
 
@@ -159,4 +166,115 @@ final class PipelineTests: XCTestCase {
         var d = NormalSampler(seed: 7)
         XCTAssertEqual(d.fill(10, scale: 2), Array(x.prefix(10)).map { $0 * 2 })
     }
+
+    func testTilesInFlightGiveTheSameResultWhateverOrderTheyFinishIn() async throws {
+        // a position-dependent stub that finishes tiles out of order: blended in the plan's order all the same
+        let p = try plan(height: 70, width: 90, tile: 32, overlap: 8)
+        let stub = ShuffledRunner(inner: GoldenStub(tile: 32, channels: 3))
+        let one = try await denoisePhoto(photo, plan: p, runner: GoldenStub(tile: 32, channels: 3), curve: nil)
+        var progress: [Int] = []
+        let three = try await denoisePhoto(
+            photo, plan: p, runner: stub, curve: nil, inFlight: 3, onProgress: { done, _ in progress.append(done) })
+        XCTAssertEqual(three.rgba, one.rgba)
+        XCTAssertEqual(progress, Array(1...12))
+        let most = await stub.tracker.most
+        XCTAssertEqual(most, 3, "three tiles at the model at once, never more")
+        XCTAssertNotEqual(one.rgba, photo.data, "the stub changes the photo")
+    }
+
+    func testCancelWithTilesInFlightStopsWithinTheWindow() async throws {
+        // cancelled after 3 tiles with up to 3 in flight: no new tile is started, the ones at the model finish
+        let calls = try await callsWhenCancelledAfterThreeTiles(inFlight: 3)
+        XCTAssertGreaterThanOrEqual(calls, 3)
+        XCTAssertLessThanOrEqual(calls, 6, "at most the window beyond the third tile")
+        XCTAssertLessThan(calls, 12)
+    }
+
+    func testEnsembleRunnerRefusesAWrongOutputSize() async throws {
+        struct Short: TensorPredictor {
+            func predict(image: [Float], z: [Float]) async throws -> [Float] { Array(image.dropLast()) }
+        }
+        let z = ZSpec(seed: 0, scale: 1, shape: [1, 2, 2, 2], asInput: true)
+        do {
+            _ = try await EnsembleRunner(Short(), z: z, samples: 2).run([Float](repeating: 0, count: 12), index: 4)
+            XCTFail("a short output must be refused")
+        } catch let error as TilingError {
+            XCTAssertTrue(error.message.contains("tile 4") && error.message.contains("expected 12"), error.message)
+        }
+    }
+
+    func testEnsembleRunnerAveragesSeededDrawsPerTile() async throws {
+        // the -zin twin's runner: samples z draws per tile from a sampler seeded by (seed, tile), outputs averaged
+        let z = ZSpec(seed: 0, scale: 0.5, shape: [1, 2, 2, 2], asInput: true)
+        let runner = EnsembleRunner(AddFirstZ(), z: z, samples: 4, seed: 9)
+        let tile = [Float](repeating: 0.25, count: 12)
+        let out = try await runner.run(tile, index: 5)
+        let again = try await runner.run(tile, index: 5)
+        let other = try await runner.run(tile, index: 6)
+        XCTAssertEqual(again, out, "same tile, same draws")
+        XCTAssertNotEqual(other, out, "another tile, other draws")
+        var sampler = NormalSampler(seed: 9 ^ (UInt64(5) &* 0xD1B5_4A32_D192_ED03))
+        let draws = (0..<4).map { _ in sampler.fill(8, scale: 0.5)[0] }
+        let expected = Float(0.25) + draws.reduce(0, +) / 4
+        XCTAssertEqual(out[0], expected, accuracy: 1e-6)
+        XCTAssertTrue(out.allSatisfy { $0 == out[0] })
+        let single = try await EnsembleRunner(AddFirstZ(), z: z, samples: 0).run(tile, index: 0)
+        XCTAssertEqual(single.count, 12, "samples < 1 means one draw")
+    }
+
+    func testMemoryStaysBoundedFor48MegapixelPhotos() {
+        // 8064 x 6048 (48.8 MP): the photo and the output as 8-bit RGBA, one blend band, 3 tiles in flight and two
+        // downsampled display images; four full-size copies (the old app) were 780 MB
+        let budget = MemoryBudget(height: 6048, width: 8064, tile: 256, inFlight: 3)
+        XCTAssertEqual(budget.photoBytes, 195_084_288)
+        XCTAssertEqual(4 * budget.photoBytes / 1_000_000, 780)
+        XCTAssertLessThan(budget.peakBytes, 2 * budget.photoBytes + 100_000_000)
+        XCTAssertLessThan(budget.peakBytes, 500_000_000)
+        let display = MemoryBudget.displaySize(height: 6048, width: 8064)
+        XCTAssertEqual(display.width, 2048)
+        XCTAssertEqual(display.height, 1536)
+        XCTAssertEqual(MemoryBudget.displaySize(height: 300, width: 200).height, 300, "never enlarged")
+        // the band matches the Blender's own buffers
+        let blender = Blender(try! plan(height: 6048, width: 8064, tile: 256, overlap: 32), channels: 3) { _, _, _ in }
+        XCTAssertLessThanOrEqual(blender.bandValues * 4, budget.bandBytes)
+        XCTAssertNil(budget.problem(available: 2_000_000_000))
+        let refusal = budget.problem(available: 400_000_000)
+        XCTAssertTrue(refusal?.contains("8064 × 6048") ?? false, refusal ?? "")
+        XCTAssertFalse(refusal?.contains("\n") ?? true)
+    }
 }
+
+/// Counts the calls at the model at once.
+actor InFlightTracker {
+    private(set) var now = 0
+    private(set) var most = 0
+
+    func enter() {
+        now += 1
+        most = max(most, now)
+    }
+
+    func leave() { now -= 1 }
+}
+
+/// Runs `inner`, but takes longer for even tiles, so tiles in flight finish out of order.
+struct ShuffledRunner<R: TileRunner>: TileRunner {
+    let inner: R
+    let tracker = InFlightTracker()
+
+    func run(_ tile: [Float], index: Int) async throws -> [Float] {
+        await tracker.enter()
+        try await Task.sleep(for: .milliseconds(index % 2 == 0 ? 30 : 5))
+        let out = try await inner.run(tile, index: index)
+        await tracker.leave()
+        return out
+    }
+}
+
+/// A -zin stand-in: the image plus the first z value, everywhere.
+struct AddFirstZ: TensorPredictor {
+    func predict(image: [Float], z: [Float]) async throws -> [Float] {
+        image.map { $0 + z[0] }
+    }
+}
+

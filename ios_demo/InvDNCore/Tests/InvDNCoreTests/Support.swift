@@ -160,12 +160,15 @@ struct ShortRunner: TileRunner {
     func run(_ tile: [Float], index: Int) async throws -> [Float] { Array(tile.dropLast()) }
 }
 
-/// Counts its calls.
+/// Counts its calls (thread-safe: tiles may be in flight together).
 final class CountingRunner: TileRunner, @unchecked Sendable {
-    private(set) var calls = 0
+    private let lock = NSLock()
+    private var count = 0
+
+    var calls: Int { lock.withLock { count } }
 
     func run(_ tile: [Float], index: Int) async throws -> [Float] {
-        calls += 1
+        lock.withLock { count += 1 }
         return tile
     }
 }

@@ -1,0 +1,1 @@
+../../../App/ModelStore.swift
