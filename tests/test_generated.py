@@ -26,6 +26,9 @@ def _checkout_copy(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     shutil.copytree(ROOT / "benchmarks", root / "benchmarks", ignore=shutil.ignore_patterns("*.png", "*.html"))
     shutil.copy(ROOT / "README.md", root / "README.md")
+    (root / "docs").mkdir()
+    for doc in ("int8.md", "export.md"):
+        shutil.copy(ROOT / "docs" / doc, root / "docs" / doc)
     (root / "invdn_mobile" / "weights").mkdir(parents=True)
     for card in (ROOT / "invdn_mobile" / "weights").glob("*.md"):
         shutil.copy(card, root / "invdn_mobile" / "weights" / card.name)
@@ -37,6 +40,7 @@ def test_every_generated_document_is_current():
     names = {p.relative_to(ROOT).as_posix() for p in docs}
     assert {"benchmarks/parity.md", "benchmarks/frontier.md", "benchmarks/REPORT.md", "README.md"} <= names
     assert {"invdn_mobile/weights/invdn-paper.md", "invdn_mobile/weights/invdn-compact.md"} <= names
+    assert {"docs/int8.md", "docs/export.md"} <= names
     assert not stale(ROOT), "stale: run `invdn report` (after `invdn export all` for parity.md)"
 
 
@@ -57,6 +61,13 @@ def test_a_changed_number_makes_exactly_its_documents_stale(tmp_path):
     assert written == changed and stale(root) == []
     assert "| +0.299 / +0.221 (brick.png awgn:15) | pass |" in (root / "benchmarks" / "parity.md").read_text()
     assert "+0.001 to +0.299 dB" in (root / "invdn_mobile" / "weights" / "invdn-compact.md").read_text()
+    heldout = root / "benchmarks" / "int8" / "heldout-2026-12-01-mixed.json"
+    doc = json.loads(heldout.read_text())
+    doc["rows"][0]["mean_drop_db"] = 0.0999
+    heldout.write_text(json.dumps(doc))
+    assert [p.name for p in stale(root)] == ["int8.md"]
+    refresh(root)
+    assert "| compact | camera:iso3200 | +0.100 / +0.147 |" in (root / "docs" / "int8.md").read_text()
 
 
 def test_the_record_keeps_every_number_its_table_shows(tmp_path):

@@ -9,6 +9,8 @@ live in the JSON files; prose links to these documents instead of copying them.
 | ``benchmarks/REPORT.md`` | ``benchmarks/results/*.json`` (``invdn bench``, ``invdn bench ingest``) |
 | README.md, section ``summary`` | ``frontier.json`` and the results |
 | model cards (``invdn_mobile/weights/*.md``), sections ``frontier``, ``parity`` | ``frontier.json``, ``parity.json`` |
+| docs/export.md, section ``gates`` | ``invdn_mobile/gates.py`` (``GATES``, ``FP16_COMPUTE_GATE``) |
+| docs/int8.md, section ``int8-heldout`` | ``benchmarks/int8/heldout-*.json`` (``scripts/int8_heldout.py``) |
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from invdn_mobile.bench.report import load_results, report_markdown
 from invdn_mobile.bench.summary import summary_table
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.evaluate import frontier
+from invdn_mobile.gates import FP16_COMPUTE_GATE, GATES, Gate
 from invdn_mobile.parity import ParityRow, combined_status, count_line
 
 REPRODUCE = "invdn bench && invdn report"
 CARDS = Path("invdn_mobile/weights")
+INT8_DOC = Path("docs/int8.md")
+EXPORT_DOC = Path("docs/export.md")
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -101,6 +106,60 @@ def card_parity(doc: dict, variant: str) -> str:
     )
 
 
+def _bounds(gate: Gate) -> str:
+    said = []
+    if gate.max_abs_err is not None:
+        said.append(f"max abs error ≤ {gate.max_abs_err:g}")
+    if gate.min_psnr_vs_torch is not None:
+        said.append(f"PSNR vs PyTorch FP32 ≥ {gate.min_psnr_vs_torch:g} dB on the worst photo")
+    if gate.max_drop_db is not None:
+        said.append(f"drop vs clean ≤ {gate.max_drop_db:g} dB (mean over the cases)")
+    return " **and** ".join(said)
+
+
+def gates_table() -> str:
+    """docs/export.md's gate table, from :data:`invdn_mobile.gates.GATES` (precisions with the same gate share a
+    row) and the FP16-compute gate."""
+    rows: dict[Gate, list[str]] = {}
+    for precision, gate in GATES.items():
+        rows.setdefault(gate, []).append(f"`{precision}`")
+    lines = ["| precision | gate |", "|---|---|"]
+    lines += [f"| {', '.join(names)} | {_bounds(gate)} |" for gate, names in rows.items()]
+    lines.append(f"| FP16 compute (`FP16_COMPUTE_GATE`) | {_bounds(FP16_COMPUTE_GATE)} |")
+    return "\n".join(lines)
+
+
+def int8_heldout(folder: Path) -> str:
+    """docs/int8.md's held-out rows: every row of every ``heldout-*.json`` (whole held-out photos through the tiler,
+    drop vs PyTorch FP32 of the same weights), one table per file, newest first, with the file's export gates."""
+    out = []
+    for path in sorted(Path(folder).glob("heldout-*.json"), reverse=True):
+        doc = json.loads(path.read_text())
+        weights = doc.get("weights") or "the weights of that day"
+        out += [
+            f"**[`{path.name}`](../benchmarks/int8/{path.name})** ({doc['date']}, {weights}; {doc['machine']}):",
+            "",
+            "| file | variant | noise | mean / worst photo drop (dB) | max abs error |",
+            "|---|---|---|---|---|",
+        ]
+        for r in doc["rows"]:
+            what = r.get("label") or f"`{r['target']}` ({r['artifact']})"
+            out.append(
+                f"| {what} | {r.get('variant') or r['artifact'].split('-')[1]} | {r['noise']} "
+                f"| {r['mean_drop_db']:+.3f} / {r['worst_drop_db']:+.3f} | {r['max_abs_err']:.3f} |"
+            )
+        gates = doc.get("export_gates") or {}
+        if gates:
+            out += [
+                "",
+                "Export gates (`invdn export`, held-out crops, mean / worst): "
+                + "; ".join(f"{k}: {v}" for k, v in gates.items())
+                + ".",
+            ]
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
 def expected(root: Path) -> dict[Path, str]:
     """Each generated document under ``root`` (a checkout) -> the text its committed data renders to."""
     root = Path(root)
@@ -120,6 +179,13 @@ def expected(root: Path) -> dict[Path, str]:
     if readme.is_file():
         table = summary_table(front_path, root / results)
         out[readme] = replace_section(readme.read_text(), "summary", table, readme)
+    export_doc = root / EXPORT_DOC
+    if export_doc.is_file():
+        out[export_doc] = replace_section(export_doc.read_text(), "gates", gates_table(), export_doc)
+    int8_doc = root / INT8_DOC
+    if int8_doc.is_file():
+        block = int8_heldout(root / bench / "int8")
+        out[int8_doc] = replace_section(int8_doc.read_text(), "int8-heldout", block, int8_doc)
     for card in sorted((root / CARDS).glob("invdn-*.md")):
         variant = card.stem.removeprefix("invdn-")
         text = replace_section(card.read_text(), "frontier", card_frontier(front, variant), card)

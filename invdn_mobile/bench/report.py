@@ -10,8 +10,9 @@ from pathlib import Path
 
 from invdn_mobile.atomic import atomic_write_bytes
 from invdn_mobile.bench import schema
-from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.targets import load_targets
+from invdn_mobile.extras import need
 from invdn_mobile.gates import GATES
 from invdn_mobile.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
@@ -158,14 +159,8 @@ def _npu_files() -> str:
 
 
 def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise missing_extra("matplotlib", "bench") from None
-    return plt
+    need("matplotlib").use("Agg")
+    return need("matplotlib.pyplot")
 
 
 def plot_latency(docs: list[dict]):
