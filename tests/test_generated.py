@@ -138,3 +138,24 @@ def test_invdn_report_rewrites_the_stale_documents(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "wrote benchmarks/parity.md" in result.output and "wrote benchmarks/REPORT.md" in result.output
     assert stale(root) == [] and (root / "benchmarks" / "drop_vs_speedup.png").stat().st_size > 10_000
+
+
+def test_export_all_records_its_rows_and_the_cards_follow(tmp_path):
+    from invdn_mobile.bench.generated import record_export_all
+
+    row = ParityRow("web-int8/invdn-compact-256-int8.onnx", "onnx", "int8", "onnxruntime-cpu", "pass", cases=12)
+    row.photos, row.noises = "samples/heldout", ("camera:iso3200", "awgn:15")
+    row.max_abs_err, row.psnr_vs_torch, row.psnr_vs_torch_worst = 0.05, 46.0, 45.0
+    row.drop_db, row.drop_worst_db, row.worst_drop_case = 0.09, 0.25, "brick.png awgn:15"
+    assert record_export_all([[row]], 600.0, root=tmp_path) == []  # not a checkout: nothing written
+    root = _checkout_copy(tmp_path)
+    written = {p.name for p in record_export_all([[row]], 600.0, root=root)}
+    assert written == {"parity.json", "parity.md", "invdn-compact.md", "invdn-paper.md"}
+    assert stale(root) == []
+    md = (root / "benchmarks" / "parity.md").read_text()
+    assert "10.0 min wall" in md and md.rstrip().endswith("status: 1 pass, 0 fail, 0 unverified")
+    compact = (root / "invdn_mobile" / "weights" / "invdn-compact.md").read_text()
+    assert (
+        "executed 1 artifacts of this variant on held-out photos: 1 pass" in compact and "+0.090 to +0.090" in compact
+    )
+    assert "has no artifact of `paper`" in (root / "invdn_mobile" / "weights" / "invdn-paper.md").read_text()

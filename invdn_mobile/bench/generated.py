@@ -207,3 +207,15 @@ def refresh(root: Path, skip: tuple[str, ...] = ()) -> list[Path]:
         atomic_write_bytes(path, text.encode())
         written.append(path)
     return written
+
+
+def record_export_all(groups: list[list[ParityRow]], wall_s: float | None = None, root: Path = Path(".")) -> list[Path]:
+    """What ``invdn export all`` calls after its last artifact, in a checkout (``root`` holds
+    ``benchmarks/parity.json``): write the new record and ``parity.md`` (:func:`parity_record.write_record`), then
+    re-render what shows it (the model cards' ``parity`` sections). Outside a checkout it writes nothing. ``groups``:
+    the rows of each artifact, in table order."""
+    record = Path(root) / "benchmarks" / "parity.json"
+    if not record.is_file():
+        return []
+    written = parity_record.write_record(groups, "invdn export all", wall_s, json_path=record)
+    return written + refresh(root)
