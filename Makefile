@@ -6,13 +6,14 @@ INVDN := $(VENV)/bin/invdn
 
 .PHONY: setup web run test data clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "invdn-mobile needs Python 3.11 or newer ($(PYTHON) is older)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	# torch first and pinned: the local CPU wheel (an unpinned torch pulls gigabytes of CUDA)
 	$(VENV)/bin/pip install --quiet torch==2.13.0
-	$(VENV)/bin/pip install --quiet -e '.[train,export-onnx,export-tflite,export-coreml,bench,dev]'
+	# everything else at the versions resolved and tested together (constraints.txt: scripts/constraints.py writes it)
+	$(VENV)/bin/pip install --quiet -e '.[train,export-onnx,export-tflite,export-coreml,bench,dev]' -c constraints.txt
 	$(PY) -m pip check
 	touch $@
 

@@ -38,6 +38,8 @@ from invdn_mobile.runtimes import load_runner
 from invdn_mobile.runtimes.litert import to_integer
 from invdn_mobile.strength import ESTIMATOR, StrengthCurve, blend, estimate_sigma
 from invdn_mobile.tiling import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
     MULTIPLE,
     ORIGINS_FORMULA,
     PADDING,
@@ -57,7 +59,7 @@ UINT8_ENCODING = "base64 of uint8, HWC row-major (height, width, channels)"
 
 GOLDEN_PLANS = (  # (tile, overlap) -> photo sizes (height, width): tiny, exact multiples, odd, very wide and tall
     (
-        (256, 32),
+        (DEFAULT_TILE, DEFAULT_OVERLAP),
         ((1, 1), (37, 53), (256, 256), (257, 255), (512, 768), (480, 300), (1000, 37), (37, 1500), (3024, 4032)),
     ),
     ((128, 32), ((1, 1), (100, 200), (128, 128), (129, 384), (301, 199), (2000, 41))),

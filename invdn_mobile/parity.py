@@ -127,6 +127,12 @@ class ParityRow:
     worst_drop_case: str = ""
     per_case: list[dict] = field(default_factory=list)
 
+    @property
+    def measured(self) -> bool:
+        """Whether the artifact produced outputs to score (a committed row keeps no per-case numbers, but its
+        scores, or its non-finite output, say so)."""
+        return bool(self.per_case) or not self.finite or not math.isnan(self.max_abs_err)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         for k, v in d.items():
@@ -290,7 +296,7 @@ def markdown(rows: list[ParityRow]) -> str:
     for r in rows:
         evaluator = r.evaluator + (f" ({r.arithmetic} arithmetic)" if r.arithmetic else "")
         status = r.status if r.status == "pass" else f"{r.status}: " + "; ".join(r.failures)
-        if r.status == "unverified" or not r.per_case:
+        if r.status == "unverified" or not r.measured:
             lines.append(f"| {r.artifact} | {r.precision} | {evaluator or '—'} | | | | {status} |")
             continue
         worst = f" ({r.worst_drop_case})" if r.worst_drop_case else ""

@@ -11,6 +11,7 @@ from invdn_mobile.export.photos import calibration_data
 from invdn_mobile.gates import GATES
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.checkpoint import load_weights
+from invdn_mobile.runtimes.litert import ops_details
 
 TILE = 32
 CROPS = 4
@@ -111,7 +112,7 @@ def test_tflite_full_integer_check_passes_full_and_fails_partial(tflite_files):
     assert partial and any("LEAKY_RELU" in p for p in partial) and any("EXP" in p for p in partial)
     from invdn_mobile.runtimes.litert import interpreter
 
-    names = {o["op_name"] for o in interpreter(tflite_files["full"])._get_ops_details()}
+    names = {o["op_name"] for o in ops_details(interpreter(tflite_files["full"]))}
     assert {"EXP", "LEAKY_RELU", "TRANSPOSE_CONV", "LOGISTIC"} <= names and "DEQUANTIZE" in names
 
 
@@ -128,7 +129,7 @@ def test_a_full_integer_file_with_a_z_input_is_integer(compact):
     full = tflite.quantize_full(tflite.to_fp32(denoiser, TILE), calib)
     interp = interpreter(full)
     inputs = {d["index"] for d in interp.get_input_details()}
-    ops = interp._get_ops_details()
+    ops = ops_details(interp)
     quantize_inputs = [o for o in ops if o["op_name"] == "QUANTIZE" and set(o["inputs"]) <= inputs]
     assert len(inputs) == 2 and len(quantize_inputs) == 2  # the image's and z's
     assert tflite_float_ops(full) == []
@@ -309,7 +310,7 @@ def test_sub_free_couplings_keep_the_float_output_and_leave_no_subtraction(compa
 
     names = {
         o["op_name"]
-        for o in interpreter(tflite.to_fp32(Denoiser(model, tile=(TILE, TILE)).eval(), TILE))._get_ops_details()
+        for o in ops_details(interpreter(tflite.to_fp32(Denoiser(model, tile=(TILE, TILE)).eval(), TILE)))
     }
     assert "SUB" not in names and "LOGISTIC" not in names and {"TANH", "EXP", "ADD"} <= names
 
@@ -328,7 +329,7 @@ def test_a16w8_file_is_integer_with_16_bit_activations_and_close_to_fp32(compact
     assert tflite_float_ops(a16) == []
     interp = interpreter(a16)
     types = {t["index"]: t["dtype"] for t in interp.get_tensor_details()}
-    for op in interp._get_ops_details():
+    for op in ops_details(interp):
         if op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):  # the float image in, the float image out
             continue
         data = op["inputs"][2] if op["op_name"] == "TRANSPOSE_CONV" else op["inputs"][0]  # (shape, weights, input)
@@ -372,7 +373,7 @@ def test_split_concats_keep_the_float_output_and_leave_no_concatenation(compact)
 
     ops = [
         o["op_name"]
-        for o in interpreter(tflite.to_fp32(Denoiser(model, tile=(TILE, TILE)).eval(), TILE))._get_ops_details()
+        for o in ops_details(interpreter(tflite.to_fp32(Denoiser(model, tile=(TILE, TILE)).eval(), TILE)))
     ]
     assert "CONCATENATION" not in ops and "SLICE" not in ops and ops.count("TRANSPOSE_CONV") > 2
 
@@ -422,7 +423,7 @@ def test_mixed_file_has_int8_convolutions_and_16_bit_state_and_sits_between(comp
     assert tflite_float_ops(mixed) == []
     interp = interpreter(mixed)
     types = {t["index"]: t["dtype"] for t in interp.get_tensor_details()}
-    ops = interp._get_ops_details()
+    ops = ops_details(interp)
     by_type: dict[tuple[str, type], int] = {}
     for op in ops:
         key = (op["op_name"], types[op["outputs"][0]])
@@ -452,7 +453,7 @@ def test_mixed_file_has_int8_convolutions_and_16_bit_state_and_sits_between(comp
     for detail in io.get_input_details() + io.get_output_details():
         assert detail["dtype"] == np.int8 and detail["quantization"][1] == -128, detail
         assert abs(detail["quantization"][0] - 1 / 255) < 1e-7
-    io_ops = [op["op_name"] for op in io._get_ops_details()]
+    io_ops = [op["op_name"] for op in ops_details(io)]
     assert io_ops[0] == io_ops[-1] == "QUANTIZE" and "DEQUANTIZE" not in io_ops
     photo = np.round(np.clip(batch, 0, 1) * 255) / 255  # an 8-bit photo: its int8 code is exact
     out = np.clip(LiteRTRunner(mixed).run(photo), 0, 1)

@@ -11,7 +11,7 @@ PACKAGE = ROOT / "invdn_mobile"
 
 # Bottom to top; a module's layer is that of its longest matching prefix. Imports within a layer are allowed.
 LAYERS = [
-    ("foundation", ["invdn_mobile", "errors", "atomic", "quiet", "metrics", "device", "gates", "schema"]),
+    ("foundation", ["invdn_mobile", "errors", "atomic", "quiet", "metrics", "device", "gates", "schema", "extras"]),
     ("signals", ["imageio", "tiling", "noise", "strength"]),
     ("model and data", ["model", "data"]),
     ("denoiser and runtimes", ["denoise", "runtimes"]),

@@ -9,7 +9,8 @@ import json
 import re
 from pathlib import Path
 
-from invdn_mobile.bench.summary import END, START, summary_table
+from invdn_mobile.bench.generated import markers
+from invdn_mobile.bench.summary import summary_table
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -29,7 +30,8 @@ def test_readme_has_exactly_the_two_commands_and_ci_runs_the_test_one():
 
 def test_readme_summary_table_is_generated_from_the_committed_numbers():
     text = README.read_text()
-    block = text.split(START, 1)[1].split(END, 1)[0].strip()
+    start, end = markers("summary")
+    block = text.split(start, 1)[1].split(end, 1)[0].strip()
     assert block == summary_table(ROOT / "benchmarks" / "frontier.json", ROOT / "benchmarks" / "results"), (
         "stale: run `invdn report`"
     )

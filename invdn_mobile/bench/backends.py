@@ -18,6 +18,7 @@ from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.manifest import read_manifest
 from invdn_mobile.export.registry import get_format
 from invdn_mobile.export.targets import load_targets
+from invdn_mobile.extras import need
 from invdn_mobile.model.macs import model_macs
 from invdn_mobile.runtimes import load_runner
 
@@ -148,8 +149,7 @@ def artifact_backends(artifacts: Path, device: str, variants: list[str] | None =
 
 def _ort_cuda_maker(path: Path, entry: dict):
     def make():
-        import onnxruntime as ort
-
+        ort = need("onnxruntime")
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise InvdnError("onnxruntime has no CUDAExecutionProvider here (install onnxruntime-gpu)")
         return load_runner("onnxruntime", path, entry, providers=["CUDAExecutionProvider"]).run

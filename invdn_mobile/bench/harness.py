@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.extras import have, need
 from invdn_mobile.tiling import default_overlap, plan, run_tiled
 
 TileFn = Callable[[np.ndarray], np.ndarray]
@@ -172,12 +173,10 @@ def measure_peaks(device: str) -> dict[str, float]:
 
 
 def _int8_gemm_rate(n: int) -> float | None:
-    try:
-        import onnx
-        import onnxruntime as ort
-        from onnx import TensorProto, helper, numpy_helper
-    except ImportError:
+    if not (have("onnx") and have("onnxruntime")):
         return None
+    onnx, ort = need("onnx"), need("onnxruntime")
+    TensorProto, helper, numpy_helper = onnx.TensorProto, onnx.helper, onnx.numpy_helper
     rng = np.random.default_rng(0)
     weight = numpy_helper.from_array(rng.integers(-127, 128, (n, n), dtype=np.int8), "B")
     graph = helper.make_graph(

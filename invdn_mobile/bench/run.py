@@ -24,6 +24,7 @@ from invdn_mobile.bench.harness import (
     select,
 )
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.extras import have
 from invdn_mobile.model.checkpoint import default_weights
 from invdn_mobile.model.variants import VARIANTS
 
@@ -86,9 +87,7 @@ def benchmark(
     add_ratios(rows, peaks)
     main_device = "cuda" if "cuda" in devices else "cpu"
     doc = results_document(rows, machine_facts(main_device, machine, peaks))
-    try:
-        import jsonschema  # noqa: F401
-    except ImportError:  # a run is never lost for want of the validator; `invdn bench ingest` validates later
+    if not have("jsonschema"):  # a run is never lost for want of the validator; `invdn bench ingest` validates later
         return doc
     return schema.validate(doc, "bench results")
 

@@ -8,7 +8,8 @@ import functools
 import json
 from pathlib import Path
 
-from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.extras import need
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 
@@ -20,10 +21,7 @@ def schema() -> dict:
 
 def validate(doc: object, where: str = "results") -> dict:
     """Raise :class:`InvdnError` naming the first problem (with its JSON path) unless ``doc`` follows the schema."""
-    try:
-        import jsonschema
-    except ImportError:
-        raise missing_extra("jsonschema", "bench") from None
+    jsonschema = need("jsonschema")
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from invdn_mobile.cli.common import WeightsOpt, cli_errors
+from invdn_mobile.tiling import DEFAULT_TILE
 
 bench = typer.Typer(
     help="Latency of every runnable backend (PyTorch eager/compile, ONNX Runtime, LiteRT; CUDA when present) over "
@@ -41,7 +42,7 @@ def run(
     ] = None,
     tile: Annotated[
         int, typer.Option(help="Tile of the PyTorch rows, a multiple of 4 up to 4096 (artifacts use their own).")
-    ] = 256,
+    ] = DEFAULT_TILE,
     repeats: Annotated[int, typer.Option(help="Timed runs per row (at most).")] = 10,
     warmup: Annotated[int, typer.Option(help="Untimed runs first (compilation included).")] = 1,
     max_seconds: Annotated[
@@ -146,24 +147,17 @@ def report(
     out: Annotated[Path, typer.Option("-o", "--output", help="Folder for REPORT.md, report.html, plots.")] = Path(
         "benchmarks"
     ),
-    readme: Annotated[
-        Path | None,
-        typer.Option(
-            help="Also regenerate the summary table between the markers of this README (default: ./README.md "
-            "when it has them)."
-        ),
-    ] = None,
 ) -> None:
     """Generate benchmarks/REPORT.md and a self-contained benchmarks/report.html (with plots) from the results.
 
-    Also rewrites the README's summary table from benchmarks/frontier.json and the results files."""
+    In a checkout (run from its root) it also re-renders every other document generated from committed data:
+    benchmarks/parity.md (from parity.json), benchmarks/frontier.md (from frontier.json), the README's summary table
+    and the model cards' generated sections."""
+    from invdn_mobile.bench.generated import REPRODUCE, refresh
     from invdn_mobile.bench.report import build
-    from invdn_mobile.bench.summary import START, refresh_readme, summary_table
 
-    for path in build(results, out, "invdn bench && invdn report"):
+    for path in build(results, out, REPRODUCE):
         typer.echo(f"wrote {path}")
-    if readme is None and Path("README.md").is_file() and START in Path("README.md").read_text():
-        readme = Path("README.md")
-    if readme is not None:
-        changed = refresh_readme(readme, summary_table(out / "frontier.json", results))
-        typer.echo(f"{'wrote' if changed else 'unchanged'} {readme} (summary table)")
+    if (Path("benchmarks") / "parity.json").is_file():
+        for path in refresh(Path("."), skip=("REPORT.md",)):  # REPORT.md: written above, from --results
+            typer.echo(f"wrote {path}")

@@ -19,6 +19,7 @@ from invdn_mobile.cli.common import (
     fail,
     progress_bar,
 )
+from invdn_mobile.tiling import DEFAULT_TILE
 
 
 @cli_errors
@@ -30,7 +31,8 @@ def denoise(
     tile: Annotated[
         int | None,
         typer.Option(
-            help="Tile size (a multiple of 4, at most 4096); 0 runs each photo whole [default: 256; with --artifact: "
+            help="Tile size (a multiple of 4, at most 4096); 0 runs each photo whole "
+            f"[default: {DEFAULT_TILE}; with --artifact: "
             "the artifact's].",
             show_default=False,
         ),
@@ -94,7 +96,7 @@ def denoise(
 
         torch_device = pick_device(device)
         denoiser, meta = load_denoiser(weights, variant, torch_device, seed)
-        tile = 256 if tile is None else tile
+        tile = DEFAULT_TILE if tile is None else tile
         multiple = denoiser.model.config.multiple
         fn = ensemble_fn(denoiser, samples, tta, torch_device)
         if batch is None:

@@ -49,7 +49,9 @@ def export(
     precision: Annotated[
         str | None, typer.Option("--precision", help="Explicit form: fp32, fp16, int8 (or int8dyn for tflite).")
     ] = None,
-    tile: Annotated[int | None, typer.Option("--tile", help="Fixed input tile (multiple of 4); default 256.")] = None,
+    tile: Annotated[
+        int | None, typer.Option("--tile", help="Fixed input tile (multiple of 4) [default: the recipe's tile].")
+    ] = None,
     out: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (default export/out/NAME).")] = None,
     weights: WeightsOpt = None,
     variant: VariantOpt = None,
@@ -103,9 +105,11 @@ def export(
 
     Examples: `invdn export onnx-fp32` (one recipe); `invdn export all` (every recipe: the main job);
     `invdn export --format onnx --precision int8 --variant compact --tile 128` (explicit)."""
+    import time
     from dataclasses import replace
 
     from invdn_mobile.atomic import output_dir
+    from invdn_mobile.bench.generated import record_export_all
     from invdn_mobile.denoise import resolve_weights
     from invdn_mobile.export.run import ExportJob, export_artifacts
     from invdn_mobile.export.targets import plan
@@ -118,7 +122,7 @@ def export(
         check_options(tile, None, whole=False)
     noises = _noises(noise)
     one_job = len({job.name for job, _ in runs}) == 1
-    rows, statuses = [], []
+    groups, statuses, started = [], [], time.monotonic()
     for job, model_variant in runs:
         path = resolve_weights(weights, model_variant or "paper")
         model, meta = load_weights(path, model_variant)
@@ -135,9 +139,14 @@ def export(
         with output_dir(out_dir):  # a failed export leaves no empty folder
             result = export_artifacts(spec, log=lambda msg: typer.echo(f"  {msg}"))
         statuses += result.statuses
-        rows += [row for e in result.entries for row in _rows(e, job.name)]
-    typer.echo(markdown(rows))
+        groups += [_rows(e, job.name) for e in result.entries]
+    typer.echo(markdown([row for group in groups for row in group]))
     typer.echo(count_line(statuses))
+    # the main job as the README runs it: its table is the committed record (benchmarks/parity.json and .md)
+    canonical = (target or target_opt) == "all" and not any((out, tile, images, noise, weights, variant, keep_float))
+    if canonical and not sensitivity:
+        for path in record_export_all(groups, time.monotonic() - started):
+            typer.echo(f"wrote {path}", err=True)
     failed, unverified = statuses.count("fail"), statuses.count("unverified")
     if failed:
         fail(f"{failed} artifact(s) failed their parity gate (renamed *.rejected)", 1)

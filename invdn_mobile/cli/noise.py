@@ -17,6 +17,7 @@ from invdn_mobile.cli.common import (
     cli_errors,
     each_photo,
 )
+from invdn_mobile.tiling import DEFAULT_TILE
 
 
 @cli_errors
@@ -61,7 +62,7 @@ def generate_noise(
     ] = 2e-4,
     weights: WeightsOpt = None,
     variant: VariantOpt = None,
-    tile: TileOpt = 256,
+    tile: TileOpt = DEFAULT_TILE,
     overlap: OverlapOpt = None,
     seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of v; variant k uses seed + k.")] = 0,
     device: DeviceOpt = "auto",

@@ -88,7 +88,13 @@ def evaluate(
             "`invdn denoise` writes by default).",
         ),
     ] = False,
-    tile: Annotated[int, typer.Option(help="Tile size for InvDN (0: whole photo).")] = 256,
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            help="Tile size for InvDN (0: whole photo) [default: the package's tile, as invdn denoise].",
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Noise seed (the same noisy images for every method).")] = 0,
     z_scale: Annotated[
         float | None,
@@ -116,6 +122,7 @@ def evaluate(
     from invdn_mobile.evaluate.run import evaluate as run
     from invdn_mobile.evaluate.run import markdown_table
     from invdn_mobile.strength import curve_of
+    from invdn_mobile.tiling import DEFAULT_TILE
 
     names = [b.strip() for b in baselines.split(",") if b.strip()]
     if variants is not None:
@@ -149,7 +156,7 @@ def evaluate(
             samples,
             tta,
             names,
-            tile=tile,
+            tile=DEFAULT_TILE if tile is None else tile,
             seed=seed,
             limit=limit,
             on_step=lambda what: bar.update(task, description=what, advance=1),

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from invdn_mobile.errors import missing_extra
+from invdn_mobile.extras import need
 
 BASELINES = ("bm3d", "nlm")
 
 
 def bm3d_denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
     """BM3D on an HWC RGB image in [0, 1]; ``sigma`` is the noise standard deviation in [0, 1] units."""
-    try:
-        import bm3d
-    except ImportError:
-        raise missing_extra("bm3d", "train") from None
+    bm3d = need("bm3d")
     return np.asarray(bm3d.bm3d_rgb(noisy.astype(np.float64), sigma_psd=max(sigma, 1e-4)), dtype=np.float32)
 
 

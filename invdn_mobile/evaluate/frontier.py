@@ -19,8 +19,9 @@ from invdn_mobile.evaluate.run import evaluate
 from invdn_mobile.export.manifest import sha256
 from invdn_mobile.model.checkpoint import default_weights
 from invdn_mobile.model.macs import model_macs
+from invdn_mobile.tiling import DEFAULT_TILE
 
-TILE = 256
+TILE = DEFAULT_TILE  # the artifacts' tile: GMAC and latency per tile are read there
 
 
 def _latencies(variant: str, artifacts: Path, settings: Settings) -> dict:

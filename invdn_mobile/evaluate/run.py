@@ -16,6 +16,7 @@ from invdn_mobile.imageio import list_images, read_image
 from invdn_mobile.metrics import psnr, ssim
 from invdn_mobile.noise import make_noisy, parse_noise
 from invdn_mobile.strength import blend, estimate_sigma
+from invdn_mobile.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 
 @dataclass
@@ -43,8 +44,8 @@ def evaluate(
     samples: int = 1,
     tta: bool = False,
     baselines: list[str] = (),
-    tile: int = 256,
-    overlap: int = 32,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
     seed: int = 0,
     limit: int | None = None,
     on_step: Callable[[str], None] | None = None,

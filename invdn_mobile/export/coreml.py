@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from invdn_mobile import __version__
-from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.extras import need
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
 
@@ -40,12 +41,7 @@ class ImageOut(nn.Module):
 
 
 def _require():
-    try:
-        with quiet():
-            import coremltools as ct
-    except ImportError:
-        raise missing_extra("coremltools", "export-coreml") from None
-    return ct
+    return need("coremltools", silent=True)
 
 
 def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.fakequant import qparams
 from invdn_mobile.export.registry import ExportOptions
+from invdn_mobile.extras import need
 from invdn_mobile.model.coupling import sub_free
 from invdn_mobile.model.equalize import equalize
 from invdn_mobile.model.split import split_concats
@@ -60,9 +61,7 @@ def prepared(denoiser, options: ExportOptions):
 
 
 def _flatbuffers():
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    return flatbuffer_utils
+    return need("ai_edge_litert.tools.flatbuffer_utils")
 
 
 def _op_names(fb, model) -> list[str]:

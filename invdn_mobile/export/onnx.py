@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.integer import onnx_float_ops, onnx_hidden_tensors, prepared
 from invdn_mobile.export.registry import ExportOptions
+from invdn_mobile.extras import have, need
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes.onnxrt import OrtRunner
@@ -24,12 +25,8 @@ INT8_OP_TYPES = ("Conv", "ConvTranspose")
 
 
 def _require():
-    try:
-        import onnx
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise missing_extra("onnx/onnxruntime", "export-onnx") from None
-    return onnx
+    need("onnxruntime")
+    return need("onnx")
 
 
 def io_names(denoiser: Denoiser) -> tuple[list[str], list[str]]:
@@ -56,21 +53,14 @@ def to_onnx_fp32(denoiser: Denoiser, tile: int):
                 external_data=False,
             )
         model = onnx.load(str(path))
-    try:
-        import onnxslim
-
-        model = onnxslim.slim(model)
-    except ImportError:
-        pass
+    if have("onnxslim"):
+        model = need("onnxslim").slim(model)
     onnx.checker.check_model(model, full_check=True)
     return model
 
 
 def to_fp16(model):
-    try:
-        from onnxconverter_common import float16
-    except ImportError:
-        raise missing_extra("onnxconverter-common", "export-onnx") from None
+    float16 = need("onnxconverter_common.float16")
     with quiet():  # it warns once per weight it rounds
         return float16.convert_float_to_float16(model, keep_io_types=True)
 

@@ -41,6 +41,7 @@ from invdn_mobile.model import Denoiser
 from invdn_mobile.model.equalize import equalize
 from invdn_mobile.model.split import merge_split, split_concats
 from invdn_mobile.noise import parse_noise
+from invdn_mobile.tiling import DEFAULT_TILE
 
 FLOAT_BUDGET = 0.05  # dB the fine-tuned weights may lose in float (issue 21)
 DECISION_CROPS, DECISION_TILE = 16, 128
@@ -64,7 +65,7 @@ def finetune(
     seed: int = 0,
     max_steps: int | None = None,
     calibration: Path | None = None,
-    calibration_tile: int = 256,
+    calibration_tile: int = DEFAULT_TILE,
     calibration_count: int = 16,
     decision: tuple[int, int] = (DECISION_CROPS, DECISION_TILE),
     device: str = "cpu",

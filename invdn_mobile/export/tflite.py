@@ -22,13 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.integer import HIDDEN_MARK, fold_float_islands, mark_hidden, prepared, tflite_float_ops
 from invdn_mobile.export.integer import integer_io as to_integer_io
 from invdn_mobile.export.registry import ExportOptions
+from invdn_mobile.extras import need
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
-from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
+from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter, ops_details
 
 INPUT, Z_INPUT = "image", "z"
 GPU_OPS_FILE = Path(__file__).resolve().parent / "litert_gpu.toml"
@@ -56,13 +57,8 @@ class ChannelsLast(nn.Module):
 
 
 def _require():
-    try:
-        with quiet():
-            import ai_edge_quantizer  # noqa: F401
-            import litert_torch
-    except ImportError:
-        raise missing_extra("litert-torch/ai-edge-quantizer", "export-tflite") from None
-    return litert_torch
+    need("ai_edge_quantizer", silent=True)
+    return need("litert_torch", silent=True)
 
 
 def _key(denoiser: Denoiser, tile: int) -> tuple:
@@ -106,7 +102,7 @@ def layer_names(model: bytes, op: str = QUANTIZED_OP) -> list[str]:
     """Output tensor names of every ``op`` in the flatbuffer (the names quantization recipes match)."""
     interp = interpreter(model)
     tensors = {t["index"]: t["name"] for t in interp.get_tensor_details()}
-    return [tensors[o["outputs"][0]] for o in interp._get_ops_details() if o["op_name"] == op]
+    return [tensors[o["outputs"][0]] for o in ops_details(interp) if o["op_name"] == op]
 
 
 def quantize(model: bytes, precision: str, calibration=None, keep_float: tuple[str, ...] = ()) -> bytes:
@@ -216,7 +212,7 @@ def inspect(path: Path) -> dict:
     split by the type of the activations each reads: how much of a quantized file's arithmetic is 8-bit)."""
     interp = interpreter(Path(path))
     shapes = {t["index"]: [int(d) for d in t["shape"]] for t in interp.get_tensor_details()}
-    ops = interp._get_ops_details()
+    ops = ops_details(interp)
     dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interp.get_tensor_details()}
     macs, by_type, hybrid = 0, Counter(), Counter()
     for op in ops:

@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from invdn_mobile.model.denoiser import Denoiser
 from invdn_mobile.model.invdn import InvDN
+from invdn_mobile.tiling import DEFAULT_TILE
 
 
 def count_macs(fn: Callable[[], object]) -> int:
@@ -19,7 +20,7 @@ def count_macs(fn: Callable[[], object]) -> int:
     return int(counter.get_total_flops()) // 2
 
 
-def model_macs(model: InvDN, height: int = 256, width: int = 256) -> dict[str, int]:
+def model_macs(model: InvDN, height: int = DEFAULT_TILE, width: int = DEFAULT_TILE) -> dict[str, int]:
     """MACs of forward, reverse and the whole denoiser for one ``height x width`` RGB input."""
     x = torch.zeros(1, model.config.in_channels, height, width)
     latent = torch.zeros(1, *model.latent_shape(height, width))

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from invdn_mobile.errors import InvdnError, missing_extra
-from invdn_mobile.quiet import quiet
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.extras import need
 from invdn_mobile.runtimes import manifest_z
 
 EVALUATOR = "coreml-mil-reference"
@@ -36,14 +36,9 @@ _TORCH = {"fp16": torch.float16, "fp32": torch.float32, "int32": torch.int32, "b
 
 
 def _coremltools():
-    try:
-        with quiet():
-            import coremltools as ct
-            from coremltools.converters.mil.frontend.milproto.load import load
-            from coremltools.converters.mil.mil import types
-    except ImportError:
-        raise missing_extra("coremltools", "export-coreml") from None
-    return ct, load, types
+    ct = need("coremltools", silent=True)
+    load = need("coremltools.converters.mil.frontend.milproto.load", silent=True).load
+    return ct, load, need("coremltools.converters.mil.mil", silent=True).types
 
 
 def _round(x: torch.Tensor, dtype: str) -> torch.Tensor:

@@ -6,18 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from invdn_mobile.errors import missing_extra
-from invdn_mobile.quiet import quiet
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.extras import dist_version, install_hint, need
 from invdn_mobile.runtimes import manifest_z
 
 
 def interpreter(model: Path | bytes, threads: int | None = None):
     """An ai-edge-litert Interpreter for a ``.tflite`` path or its bytes."""
-    try:
-        with quiet():
-            from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        raise missing_extra("ai-edge-litert", "export-tflite") from None
+    Interpreter = need("ai_edge_litert.interpreter", silent=True).Interpreter
     if isinstance(model, (bytes, bytearray)):
         return Interpreter(model_content=bytes(model), num_threads=threads)
     return Interpreter(model_path=str(model), num_threads=threads)
@@ -27,6 +23,26 @@ def to_integer(x: np.ndarray, dtype, scale: float, zero: int) -> np.ndarray:
     """Float values as an integer tensor's codes: round(x / scale) + zero point, clipped to the type's range."""
     info = np.iinfo(dtype)
     return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
+
+
+OP_KEYS = {"op_name", "inputs", "outputs"}
+
+
+def ops_details(interp) -> list[dict]:
+    """Every op of a loaded file in execution order: ``op_name`` and its ``inputs``/``outputs`` tensor indices.
+
+    LiteRT has no public call for this; it is the interpreter's private ``_get_ops_details`` (ai-edge-litert 2.3).
+    This guard is the one place that calls it: a release without it, or with another shape of answer, fails here in
+    one line naming the installed version, not with an AttributeError in the middle of an export."""
+    get = getattr(interp, "_get_ops_details", None)
+    ops = get() if callable(get) else None
+    if not isinstance(ops, list) or not all(isinstance(o, dict) and OP_KEYS <= o.keys() for o in ops):
+        raise InvdnError(
+            f"ai-edge-litert {dist_version('ai_edge_litert')}: Interpreter._get_ops_details "
+            f"{'is gone' if ops is None else 'answers in an unknown form'} (a private API, read to list a file's ops; "
+            f"known to work in 2.3): {install_hint('ai_edge_litert')} installs that release"
+        )
+    return ops
 
 
 class LiteRTRunner:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from invdn_mobile.errors import missing_extra
+from invdn_mobile.extras import need
 from invdn_mobile.runtimes import manifest_z
 
 
@@ -16,10 +16,7 @@ class OrtRunner:
     def __init__(
         self, model: Path | bytes, z: np.ndarray | None = None, threads: int = 0, providers: list[str] | None = None
     ) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise missing_extra("onnxruntime", "export-onnx") from None
+        ort = need("onnxruntime")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
