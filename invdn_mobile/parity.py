@@ -89,9 +89,13 @@ def load_cases(folder: Path, noises: tuple[str, ...], tile: int, seed: int = 0) 
     return cases, tiled
 
 
-def parity_set(denoiser, folder: Path, noises: tuple[str, ...], tile: int) -> ParitySet:
-    """The parity cases and the PyTorch FP32 outputs on them (``denoiser`` at the artifact's tile and z)."""
+def parity_set(denoiser, folder: Path, noises: tuple[str, ...], tile: int, whole: bool = True) -> ParitySet:
+    """The parity cases and the PyTorch FP32 outputs on them (``denoiser`` at the artifact's tile and z).
+    ``whole=False``: the tiler's case is the first case's own tile, one model call instead of a whole photo's (for
+    slow evaluators, e.g. an emulated ARM core)."""
     cases, tiled = load_cases(folder, tuple(noises), tile)
+    if not whole:
+        tiled = cases[0].noisy
     pset = ParitySet(str(folder), tuple(noises), tile, cases, tiled, denoiser=denoiser)
     fn = ensemble_fn(denoiser)
     overlap = default_overlap(tile)

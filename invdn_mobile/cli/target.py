@@ -1,0 +1,107 @@
+"""``invdn target arm64``: exported artifacts on the phone's own aarch64 CPU kernels, emulated here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from invdn_mobile.cli.common import WeightsOpt, cli_errors, fail
+from invdn_mobile.cli.export import ImagesOpt, NoiseOpt, _noises
+
+target = typer.Typer(
+    help="Run exported artifacts on a target's own kernels where this machine can emulate them.",
+    no_args_is_help=True,
+)
+
+
+@target.command("arm64")
+@cli_errors
+def arm64(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Artifacts, export folders (with manifest.json), or folders of them.")
+    ],
+    core: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--core",
+            help="Emulated core (repeatable): cortex-a76 (dot product, FP16), neoverse-n2-class (QEMU max: SVE2, "
+            "i8mm) [default: both].",
+            show_default=False,
+        ),
+    ] = None,
+    fp16: Annotated[
+        bool,
+        typer.Option(
+            "--fp16/--no-fp16",
+            help="Also run each FP16 TFLite file with XNNPACK forced to FP16 arithmetic, on the first core.",
+        ),
+    ] = True,
+    images: ImagesOpt = None,
+    noise: NoiseOpt = None,
+    weights: WeightsOpt = None,
+    machine: Annotated[str, typer.Option(help="Machine label of the results file.")] = "qemu-aarch64",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Results file, rewritten after each artifact [default: benchmarks/results/MACHINE-DATE.json]."
+        ),
+    ] = None,
+    table: Annotated[Path | None, typer.Option(help="Also write the Markdown table here.")] = None,
+) -> None:
+    """Run artifacts with the aarch64 LiteRT (XNNPACK) and ONNX Runtime wheels under qemu-aarch64 on emulated ARM
+    cores (set up once by scripts/arm64_root.sh), on a fixed set of tiles: each held-out photo at each noise level,
+    one tile each. Per artifact and core it records the max abs difference to this machine's x86 run, the error
+    against PyTorch judged by the artifact's gate (`pass` only when executed and within it) and the ARM
+    instructions of one model call (a QEMU plugin's count: deterministic, but not phone milliseconds). Exits 1 when
+    any gate fails.
+
+    Example: `invdn export android-cpu-int8 --tile 64 --no-z-variant -o export/out/tile64/android-cpu-int8` then
+    `invdn target arm64 export/out/tile64`."""
+    import json
+
+    from invdn_mobile.atomic import atomic_write_bytes
+    from invdn_mobile.bench import arm64 as bench_arm64
+    from invdn_mobile.bench import schema
+    from invdn_mobile.parity import count_line
+    from invdn_mobile.runtimes import arm64 as runtime
+
+    cores = [runtime.get_core(c).name for c in core or runtime.CORES]
+    noises = _noises(noise)
+    pairs = bench_arm64.artifacts(paths)
+    problem = runtime.ready()
+    if problem:
+        fail(problem)
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    out = out or Path("benchmarks/results") / f"{machine}-{date}.json"
+    runs = []
+
+    def record(run) -> None:
+        runs.append(run)
+        r = run.row
+        ins = f"{run.steady:.3e} instructions/call" if run.steady else "no count"
+        diff = "—" if run.x86_diff is None else f"{run.x86_diff:.1e}"
+        typer.echo(
+            f"  {run.target}/{run.path.name} {run.backend} on {run.core}: {r.status}, {ins}, max diff to x86 {diff}, "
+            f"max abs err {r.max_abs_err:.1e} ({run.seconds:.0f} s)"
+        )
+        doc = schema.validate(bench_arm64.document(runs, machine), "arm64 results")
+        atomic_write_bytes(out, (json.dumps(doc, indent=1) + "\n").encode())
+
+    for path, entry in pairs:
+        pset = bench_arm64.tile_set(entry, images, noises, weights)
+        for c in cores:
+            record(bench_arm64.run_artifact(path, entry, c, pset))
+        if fp16 and bench_arm64.fp16_candidate(entry):
+            record(bench_arm64.run_artifact(path, entry, cores[0], pset, fp16=True))
+    rows = json.loads(out.read_text())["rows"]
+    text = bench_arm64.markdown(rows)
+    typer.echo(text)
+    if table:
+        atomic_write_bytes(table, (text + "\n").encode())
+    typer.echo(count_line([r.row.status for r in runs]) + f"; results in {out}")
+    failed = [f"{r.target}/{r.path.name} ({r.core})" for r in runs if r.row.status == "fail"]
+    if failed:
+        fail(f"gate failed on ARM: {', '.join(failed)}", 1)
