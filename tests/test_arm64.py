@@ -68,6 +68,23 @@ def test_forced_fp16_changes_the_arithmetic_on_the_a76(tiny_tflite, tiles):
     assert 1e-4 < diff < 5e-2, diff
 
 
+def test_profile_puts_a_calls_instructions_in_the_convolution_kernels(tiny_tflite, tiles):
+    """The per-function split of one call adds up to the call's count, and names XNNPACK's aarch64 GEMM kernels."""
+    require_part("arm64", arm64.ready())
+    from invdn_mobile.bench.arm64 import kind_of
+
+    runner, session = arm64.load(tiny_tflite, ENTRY, "cortex-a76", profile=1)
+    for t in tiles[:2]:
+        runner.run(t)
+    counts = session.close()
+    functions = session.functions
+    assert sum(functions.values()) == counts[1]
+    top = next(iter(functions))
+    assert "xnn_f32_igemm" in top and "aarch64" in top, top
+    conv = sum(n for f, n in functions.items() if kind_of(f).startswith("convolution"))
+    assert conv > 0.5 * counts[1]
+
+
 def test_the_fake_cpuinfo_names_each_core():
     a76 = arm64.cpuinfo_text(arm64.CORES["cortex-a76"], 2)
     assert a76.count("processor\t:") == 2 and "CPU part\t: 0xd0b" in a76

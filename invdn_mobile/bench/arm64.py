@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from invdn_mobile.parity import ParityRow, measure, parity_set, unverified_row
 from invdn_mobile.runtimes import arm64, load_runner
 
 BACKENDS = {"tflite": "litert-xnnpack", "onnx": "onnxruntime-cpu"}  # the x86 rows' names for the same engines
+GPU = "swiftshader-vulkan"  # the `core` of a run on LiteRT's GPU accelerator over SwiftShader (x86, not emulated)
 
 
 @dataclass
@@ -50,7 +51,13 @@ class ArmRun:
 
     @property
     def backend(self) -> str:
+        if self.core == GPU:
+            return "litert-gpu"
         return BACKENDS[self.entry["format"]] + ("-fp16" if self.fp16 else "")
+
+    @property
+    def device(self) -> str:
+        return f"{self.core} (x86)" if self.core == GPU else f"{self.core} (qemu)"
 
     @property
     def steady(self) -> int | None:
@@ -107,12 +114,23 @@ def tile_set(entry: dict, images: Path | None, noises: tuple[str, ...], weights:
     return _SETS[key]
 
 
+def first_tiles(pset, n: int):
+    """The tile set cut to its first ``n`` tiles (0: all of it)."""
+    if n <= 0 or n >= len(pset.cases):
+        return pset
+    return replace(pset, cases=pset.cases[:n], reference=pset.reference[:n])
+
+
 def run_artifact(path: Path, entry: dict, core: str, pset, fp16: bool = False, count: bool = True) -> ArmRun:
-    """Execute one artifact on one emulated core on the tile set and judge it; compare with the x86 runtime."""
+    """Execute one artifact on one emulated core (or, ``core`` :data:`GPU`, on LiteRT's GPU accelerator over
+    SwiftShader) on the tile set and judge it; compare with the x86 runtime."""
     started = time.perf_counter()
     gate = FP16_COMPUTE_GATE if fp16 else GATES[entry["precision"]]
     try:
-        runner, session = arm64.load(path, entry, core, count=count, fp16=fp16)
+        if core == GPU:
+            runner, session = arm64.load_gpu(path, entry)
+        else:
+            runner, session = arm64.load(path, entry, core, count=count, fp16=fp16)
     except InvdnError as exc:
         row = unverified_row(path.name, entry["format"], entry["precision"], f"not executed: {exc}")
         return ArmRun(path, entry, core, fp16, row, seconds=time.perf_counter() - started)
@@ -135,6 +153,11 @@ def fp16_candidate(entry: dict) -> bool:
     return entry["format"] == "tflite" and entry["precision"] == "fp16"
 
 
+def gpu_candidate(entry: dict) -> bool:
+    """Float TFLite files: the ones for LiteRT's GPU delegate / accelerator."""
+    return entry["format"] == "tflite" and entry["precision"] in ("fp32", "fp16")
+
+
 # --- rows, table ---------------------------------------------------------------------------------------------------
 
 
@@ -153,7 +176,7 @@ def result_row(r: ArmRun) -> dict:
         "variant": r.entry.get("variant"),
         "artifact": r.path.name,
         "target": r.target,
-        "device": f"{r.core} (qemu)",
+        "device": r.device,
         "size": f"{tile}x{tile}",
         "height": tile,
         "width": tile,
@@ -186,14 +209,96 @@ REQUIRED = ("median_ms", "p90_ms", "speedup_vs_torch_eager", "macs", "bytes")
 def document(runs: list[ArmRun], machine: str) -> dict:
     from importlib.metadata import version
 
-    cores = sorted({r.core for r in runs}, key=list(arm64.CORES).index)
     facts = {
         "name": machine,
         "kind": "emulator",
-        "cpu": ", ".join(f"{c}: {arm64.CORES[c].description}" for c in cores)
+        "cpu": "; ".join(f"{c.name}: {c.description}" for c in arm64.CORES.values())
         + f"; emulated by qemu-aarch64 (TCG, user mode) on {cpu_model()}",
+        "gpu": "litert-gpu rows: LiteRT's WebGPU accelerator on Chromium's SwiftShader Vulkan (on the x86 CPU)",
         "cores": 1,
         "os": "Debian 12 arm64 (user-mode emulation)",
         "libraries": arm64.guest_versions() | {"host numpy": version("numpy")},
     }
     return results_document([result_row(r) for r in runs], facts, source="invdn-target")
+
+
+def merge_rows(earlier: list[dict], rows: list[dict]) -> list[dict]:
+    """``earlier`` rows (of a results file being extended) that ``rows`` do not replace (same target, artifact,
+    runtime and core), then ``rows``."""
+
+    def key(r: dict) -> tuple:
+        return r.get("target"), r.get("artifact"), r["backend"], r.get("device")
+
+    new = {key(r) for r in rows}
+    return [r for r in earlier if key(r) not in new] + rows
+
+
+# --- where the instructions go ---------------------------------------------------------------------------------------
+
+# kinds of work, matched in order on the function names of the profiled call (XNNPACK's micro-kernels are named by
+# operation: xnn_<type>_<op>_ukernel_..., and LiteRT's reference kernels by op)
+KINDS = (
+    ("convolution (GEMM micro-kernels)", ("gemm", "conv", "ppmm")),
+    ("quantize / dequantize / requantize", ("vcvt", "quantiz", "requant")),
+    ("leaky ReLU", ("lrelu", "leaky")),
+    ("sigmoid", ("sigmoid", "logistic")),
+    ("exp", ("vexp", "exp_")),
+    ("elementwise add / sub / mul", ("vadd", "vsub", "vmul", "vbinary", "vopc", "vop_", "add", "mul", "sub")),
+    ("copies, transposes, packing, concatenation", ("copy", "transpose", "memcpy", "memmove", "pack", "concat")),
+)
+
+
+def kind_of(function: str) -> str:
+    lib, _, name = function.partition(": ")
+    if not lib.startswith(("libpywrap_litert", "libLiteRt", "libonnxruntime", "onnxruntime_pybind")):
+        return "Python, libc and other runtime code"
+    low = name.lower()
+    return next((k for k, keys in KINDS if any(key in low for key in keys)), "other runtime code")
+
+
+def profile_artifact(path: Path, entry: dict, core: str, pset) -> dict[str, int]:
+    """Instructions of one steady call (the second of two on the first tile), per function."""
+    runner, session = arm64.load(path, entry, core, profile=1)
+    batch = pset.cases[0].noisy.transpose(2, 0, 1)[None].astype(np.float32)
+    for _ in range(2):
+        runner.run(batch)
+    session.close()
+    return session.functions
+
+
+def profile_markdown(name: str, core: str, functions: dict[str, int], top: int = 12) -> str:
+    total = sum(functions.values()) or 1
+    kinds: dict[str, int] = {}
+    for f, n in functions.items():
+        kinds[kind_of(f)] = kinds.get(kind_of(f), 0) + n
+    lines = [
+        f"### {name} on {core}: {total:.3e} instructions in one call",
+        "",
+        "| kind of work | share |",
+        "|---|---|",
+        *[f"| {k} | {n / total:.1%} |" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])],
+        "",
+        "| function | share |",
+        "|---|---|",
+        *[f"| `{f}` | {n / total:.1%} |" for f, n in list(functions.items())[:top]],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+PROFILE_HEAD = (
+    "# Where the ARM instructions of one call go\n\n"
+    "Generated by `invdn target arm64 --profile FILE` (docs/targets.md): the second call on the first tile, on the "
+    "emulated core, its executed instructions attributed to the functions of the aarch64 libraries (a QEMU plugin "
+    "counts per translated block; the libraries' symbol tables name the addresses) and grouped by kind of work.\n\n"
+)
+
+
+def read_sections(path: Path) -> dict[str, str]:
+    """The ``### name on core`` sections of a profile file written by :func:`profile_markdown`, by name."""
+    if not Path(path).is_file():
+        return {}
+    out = {}
+    for block in Path(path).read_text().split("### ")[1:]:
+        out[block.split(" on ", 1)[0]] = "### " + block
+    return out

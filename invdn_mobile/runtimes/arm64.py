@@ -14,10 +14,12 @@ inputs and layouts are handled exactly as on x86."""
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,28 +142,49 @@ def get_core(name: str) -> Core:
 
 
 class GuestSession:
-    """One model served by ``arm64_guest.py`` under ``qemu-aarch64`` on one emulated core; speaks both the LiteRT
-    signature-runner and the ONNX Runtime session interface the project's runners use. With ``count``, the plugin
-    records the instructions of every model call (:attr:`instructions` after :meth:`close`)."""
+    """One model served by ``arm64_guest.py`` in a child process: under ``qemu-aarch64`` on an emulated ``core``, or
+    (``core`` None) with this machine's own Python and extra ``env`` (the LiteRT GPU accelerator on a software
+    Vulkan). It speaks both the LiteRT signature-runner and the ONNX Runtime session interface the project's runners
+    use. With ``count``, the plugin records the instructions of every model call (:attr:`instructions` after
+    :meth:`close`)."""
 
-    def __init__(self, kind: str, model: Path, core: Core, count: bool = False, guest_args: tuple = ()) -> None:
+    def __init__(
+        self,
+        kind: str,
+        model: Path,
+        core: Core | None,
+        count: bool = False,
+        guest_args: tuple = (),
+        env=None,
+        profile: int | None = None,
+    ) -> None:
         self.work = Path(tempfile.mkdtemp(prefix="invdn-arm64-"))
         self.counts = self.work / "counts.txt"
         self.log = self.work / "stderr.txt"
-        cmd = [QEMU, "-cpu", core.qemu_cpu, "-L", str(core_root(core))]
-        if count:
-            cmd += ["-plugin", f"{PLUGIN},out={self.counts}"]
-        cmd += [str(ROOT / "usr/bin/python3"), "-u", str(GUEST), kind, str(Path(model).resolve()), *guest_args]
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": "/opt/invdn-py",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "HOME": str(self.work),
-            "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
+        self.maps = self.work / "maps.txt"
+        self.core = core
+        if profile is not None:
+            count, guest_args = True, (*guest_args, "--maps", str(self.maps))
+        program = [str(GUEST), kind, str(Path(model).resolve()), *guest_args]
+        if core is None:
+            cmd = [sys.executable, "-u", *program]
+            env = os.environ | {"PYTHONDONTWRITEBYTECODE": "1"} | (env or {})
+        else:
+            cmd = [QEMU, "-cpu", core.qemu_cpu, "-L", str(core_root(core))]
+            if count:
+                cmd += ["-plugin", f"{PLUGIN},out={self.counts}" + ("" if profile is None else f",profile={profile}")]
+            cmd += [str(ROOT / "usr/bin/python3"), "-u", *program]
+            env = {
+                "PATH": "/usr/bin:/bin",
+                "PYTHONPATH": "/opt/invdn-py",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "HOME": str(self.work),
+                "OMP_NUM_THREADS": "1",
+                "OPENBLAS_NUM_THREADS": "1",
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+            }
         self.instructions: list[int] = []
+        self.functions: dict[str, int] = {}  # with ``profile``: instructions of the profiled call per function
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log.open("wb"), env=env
         )
@@ -220,30 +243,114 @@ class GuestSession:
         if self.proc.returncode:
             self._died("exited with an error")
         if self.counts.is_file():
-            marks = [int(s) for s in self.counts.read_text().split() if s.isdigit()]
+            lines = self.counts.read_text().splitlines()
+            marks = [int(s) for s in lines if s.isdigit()]
             self.instructions = [b - a for a, b in zip(marks[0::2], marks[1::2])]
+            pcs = {int(pc, 16): int(n) for _, pc, n in (s.split() for s in lines if s.startswith("pc "))}
+            if pcs and self.maps.is_file():
+                self.functions = attribute(pcs, self.maps.read_text(), core_root(self.core))
         shutil.rmtree(self.work, ignore_errors=True)
         return self.instructions
 
 
-def load(path: Path, entry: dict, core: str = "cortex-a76", count: bool = False, fp16: bool = False):
+def load(path: Path, entry: dict, core: str = "cortex-a76", count: bool = False, fp16: bool = False, profile=None):
     """``(runner, session)``: the project's runner for the artifact, executing on the emulated ``core``; ``fp16``
     (TFLite only): XNNPACK forced to FP16 inference (the CompiledModel API's CPU option ``xnnpack_flags`` with
-    FORCE_FP16). Close the session when done (it holds the instruction counts)."""
+    FORCE_FP16); ``profile``: the call whose instructions are split by function (``session.functions``). Close the
+    session when done (it holds the instruction counts)."""
     c = get_core(core)
     z = manifest_z(entry) if entry["z"]["as_input"] else None
     if entry["format"] == "tflite":
         if fp16:
             flags = XNNPACK_QS8 | XNNPACK_QU8 | XNNPACK_FORCE_FP16
-            session = GuestSession("litert-compiled", path, c, count, ("--xnnpack-flags", str(flags)))
+            session = GuestSession("litert-compiled", path, c, count, ("--xnnpack-flags", str(flags)), profile=profile)
         else:
-            session = GuestSession("litert", path, c, count)
+            session = GuestSession("litert", path, c, count, profile=profile)
         runner = LiteRTRunner(path, z, signature=session)
         runner.evaluator = f"litert-xnnpack-aarch64{'-fp16' if fp16 else ''} ({c.name}, qemu)"
     elif entry["format"] == "onnx" and not fp16:
-        session = GuestSession("onnxruntime", path, c, count)
+        session = GuestSession("onnxruntime", path, c, count, profile=profile)
         runner = OrtRunner(path, z, session=session)
         runner.evaluator = f"onnxruntime-cpu-aarch64 ({c.name}, qemu)"
     else:
         raise InvdnError(f"{path}: no aarch64 runtime here for {entry['format']}{' with forced FP16' if fp16 else ''}")
     return runner, session
+
+
+# Chromium's own SwiftShader (a Vulkan on the CPU): Dawn, under LiteRT's WebGPU accelerator, takes it; Debian's
+# lavapipe it refuses ("Vulkan shaderUniform*ArrayDynamicIndexing required": no adapter)
+SWIFTSHADER_ICD = Path("/usr/lib/chromium/vk_swiftshader_icd.json")
+
+
+def load_gpu(path: Path, entry: dict):
+    """``(runner, session)``: a TFLite artifact on LiteRT's GPU accelerator (its WebGPU build, the one in the x86
+    wheel) over SwiftShader's Vulkan, in a child process of this machine's Python; the whole graph must go to the
+    GPU."""
+    if entry["format"] != "tflite":
+        raise InvdnError(f"{path}: the LiteRT GPU accelerator runs TFLite files")
+    if not SWIFTSHADER_ICD.is_file():
+        raise InvdnError(f"{SWIFTSHADER_ICD} is missing (Debian package chromium)")
+    env = {"VK_ICD_FILENAMES": str(SWIFTSHADER_ICD), "XDG_RUNTIME_DIR": tempfile.gettempdir()}
+    session = GuestSession("litert-compiled", path, None, guest_args=("--gpu",), env=env)
+    z = manifest_z(entry) if entry["z"]["as_input"] else None
+    runner = LiteRTRunner(path, z, signature=session)
+    runner.evaluator = "litert-gpu-webgpu (swiftshader vulkan, x86)"
+    return runner, session
+
+
+# --- where the instructions go: the profiled call's blocks, mapped to the functions of the guest's libraries ---------
+
+
+def _segments(lib: Path) -> list[tuple[int, int, int]]:
+    """(file offset, size in file, address) of each LOAD segment of an ELF file (``readelf -lW``)."""
+    text = subprocess.run(["readelf", "-lW", str(lib)], capture_output=True, text=True).stdout
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "LOAD":
+            out.append((int(parts[1], 16), int(parts[4], 16), int(parts[2], 16)))
+    return out
+
+
+def _symbols(lib: Path) -> tuple[list[int], list[str]]:
+    """Sorted start addresses and names of the functions of an ELF file (``nm``; its symbol table when it has one)."""
+    text = subprocess.run(["nm", "--defined-only", "-C", str(lib)], capture_output=True, text=True).stdout
+    found = []
+    for line in text.splitlines():
+        addr, _, rest = line.partition(" ")
+        kind, _, name = rest.partition(" ")
+        if kind in ("t", "T", "W", "i") and addr.strip():
+            found.append((int(addr, 16), name))
+    found.sort()
+    return [a for a, _ in found], [n for _, n in found]
+
+
+def attribute(pcs: dict[int, int], maps: str, root: Path) -> dict[str, int]:
+    """Instructions per function (``library: function``) from per-block counts and the guest's memory map."""
+    regions = []
+    for line in maps.splitlines():
+        parts = line.split(maxsplit=5)
+        if len(parts) == 6 and parts[5].startswith("/"):
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            regions.append((start, end, int(parts[2], 16), parts[5].strip()))
+    regions.sort()
+    starts = [r[0] for r in regions]
+    libs: dict[str, tuple] = {}
+    out: dict[str, int] = {}
+    for pc, n in pcs.items():
+        i = bisect.bisect_right(starts, pc) - 1
+        if i < 0 or pc >= regions[i][1]:
+            out["(no file: generated code)"] = out.get("(no file: generated code)", 0) + n
+            continue
+        start, _, offset, name = regions[i]
+        if name not in libs:
+            host = root / name.lstrip("/")
+            lib = host if host.is_file() else Path(name)
+            libs[name] = (_segments(lib), *_symbols(lib)) if lib.is_file() else ([], [], [])
+        segments, addrs, names = libs[name]
+        file_off = pc - start + offset
+        addr = next((file_off - o + a for o, size, a in segments if o <= file_off < o + size), file_off)
+        j = bisect.bisect_right(addrs, addr) - 1
+        label = f"{Path(name).name}: {names[j] if j >= 0 else '?'}"
+        out[label] = out.get(label, 0) + n
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))

@@ -9,7 +9,7 @@ for :mod:`invdn_mobile.runtimes.arm64`:
 Around each invocation it makes the marker call ``lseek(-1, MARK, 0)`` (it fails on the invalid descriptor and
 changes nothing); the instruction-count plugin (scripts/qemu_icount.c) records its count there.
 
-    python3 arm64_guest.py {litert|litert-compiled|onnxruntime} MODEL [--xnnpack-flags N] [--gpu]
+    python3 arm64_guest.py {litert|litert-compiled|onnxruntime} MODEL [--xnnpack-flags N] [--gpu] [--maps FILE]
 """
 
 import io
@@ -114,6 +114,10 @@ def onnxruntime_session(path: str):
 
 
 def main(argv: list[str]) -> None:
+    # the replies go to the original stdout; anything the runtimes print (LiteRT logs to stdout) goes to stderr
+    stdout = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     kind, path = argv[0], argv[1]
     flags = int(argv[argv.index("--xnnpack-flags") + 1]) if "--xnnpack-flags" in argv else None
     if kind == "litert":
@@ -124,7 +128,7 @@ def main(argv: list[str]) -> None:
         meta, run = onnxruntime_session(path)
     else:
         raise SystemExit(f"unknown runtime {kind}")
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdin = sys.stdin.buffer
     stdout.write((json.dumps(meta) + "\n").encode())
     stdout.flush()
     while stdin.peek(1):
@@ -135,6 +139,9 @@ def main(argv: list[str]) -> None:
         for out in outs:
             send(stdout, out)
         stdout.flush()
+    if "--maps" in argv:  # where each library lies in memory (QEMU shows the guest's own layout), for the profile
+        with open("/proc/self/maps") as src, open(argv[argv.index("--maps") + 1], "w") as dst:
+            dst.write(src.read())
 
 
 if __name__ == "__main__":
