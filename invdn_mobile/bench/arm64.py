@@ -131,15 +131,19 @@ def run_artifact(path: Path, entry: dict, core: str, pset, fp16: bool = False, c
             runner, session = arm64.load_gpu(path, entry)
         else:
             runner, session = arm64.load(path, entry, core, count=count, fp16=fp16)
-    except InvdnError as exc:
+    except InvdnError as exc:  # nothing here can run it
         row = unverified_row(path.name, entry["format"], entry["precision"], f"not executed: {exc}")
+        return ArmRun(path, entry, core, fp16, row, seconds=time.perf_counter() - started)
+    except arm64.GuestError as exc:  # its runtime refuses the file: a verdict
+        row = unverified_row(path.name, entry["format"], entry["precision"], "")
+        row.status, row.failures = "fail", (f"cannot load it: {first_line(exc)}",)
         return ArmRun(path, entry, core, fp16, row, seconds=time.perf_counter() - started)
     recorder = _Recorder(runner)
     row = measure(path.name, entry["format"], entry["precision"], recorder, pset, gate)
     result = ArmRun(path, entry, core, fp16, row)
     try:
         result.instructions = session.close()
-    except InvdnError as exc:
+    except arm64.GuestError as exc:
         row.status, row.failures = "fail", (*row.failures, first_line(exc))
     if recorder.pairs:
         x86 = load_runner(get_format(entry["format"]).runtime, path, entry, threads=1)

@@ -69,7 +69,7 @@ CORES = {
         ),
         Core(
             "neoverse-n2-class",
-            "max",
+            "max,pauth-impdef=on",  # QEMU's exact pointer-authentication cipher is slow to emulate; same instructions
             "0xd49",
             "0x0",
             f"{_COMMON} jscvt fcma lrcpc dcpop sha3 sm3 sm4 asimddp sha512 sve asimdfhm dit uscat ilrcpc flagm ssbs sb "
@@ -141,6 +141,10 @@ def get_core(name: str) -> Core:
         raise InvdnError(f"unknown ARM core {name!r}; choose one of: {', '.join(CORES)}") from None
 
 
+class GuestError(RuntimeError):
+    """The child runtime failed to load the model or stopped (a verdict on the artifact, not a missing tool)."""
+
+
 class GuestSession:
     """One model served by ``arm64_guest.py`` in a child process: under ``qemu-aarch64`` on an emulated ``core``, or
     (``core`` None) with this machine's own Python and extra ``env`` (the LiteRT GPU accelerator on a software
@@ -184,6 +188,7 @@ class GuestSession:
                 "TF_CPP_MIN_LOG_LEVEL": "2",
             }
         self.instructions: list[int] = []
+        self.dead = ""  # why the child stopped, once it has
         self.functions: dict[str, int] = {}  # with ``profile``: instructions of the profiled call per function
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log.open("wb"), env=env
@@ -196,10 +201,12 @@ class GuestSession:
 
     def _died(self, what: str):
         self.proc.wait()
-        lines = [s for s in self.log.read_text(errors="replace").splitlines() if s.strip()]
+        text = self.log.read_text(errors="replace") if self.log.is_file() else ""
+        lines = [s for s in text.splitlines() if s.strip()]
         last = lines[-1].strip() if lines else f"exit status {self.proc.returncode}"
         shutil.rmtree(self.work, ignore_errors=True)
-        raise InvdnError(f"aarch64 runtime {what}: {last}")
+        self.dead = f"{what}: {last}"
+        raise GuestError(f"the runtime {self.dead}")
 
     def call(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
@@ -237,6 +244,8 @@ class GuestSession:
 
     def close(self) -> list[int]:
         """End the guest; the instructions of each model call (empty without ``count``)."""
+        if self.dead:
+            raise GuestError(f"the runtime {self.dead}")
         if self.proc.stdin and not self.proc.stdin.closed:
             self.proc.stdin.close()
         self.proc.wait()
