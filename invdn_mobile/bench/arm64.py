@@ -270,6 +270,13 @@ def profile_artifact(path: Path, entry: dict, core: str, pset) -> dict[str, int]
     return session.functions
 
 
+def _short(function: str) -> str:
+    """``library: name`` without a C++ function's parameter list and return type."""
+    lib, _, name = function.partition(": ")
+    name = name.split("(", 1)[0].split(" ")[-1] if "(" in name else name
+    return f"{lib}: {name}"
+
+
 def profile_markdown(name: str, core: str, functions: dict[str, int], top: int = 12) -> str:
     total = sum(functions.values()) or 1
     kinds: dict[str, int] = {}
@@ -284,7 +291,7 @@ def profile_markdown(name: str, core: str, functions: dict[str, int], top: int =
         "",
         "| function | share |",
         "|---|---|",
-        *[f"| `{f}` | {n / total:.1%} |" for f, n in list(functions.items())[:top]],
+        *[f"| `{_short(f)}` | {n / total:.1%} |" for f, n in list(functions.items())[:top]],
         "",
     ]
     return "\n".join(lines)

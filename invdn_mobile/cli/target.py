@@ -51,7 +51,7 @@ def arm64(
     tiles: Annotated[
         int,
         typer.Option(help="Tiles of the set on the first core (the first N; 0: every held-out photo)."),
-    ] = 3,
+    ] = 2,
     other_core_tiles: Annotated[
         int,
         typer.Option(
@@ -100,6 +100,7 @@ def arm64(
     from invdn_mobile.atomic import atomic_write_bytes
     from invdn_mobile.bench import arm64 as bench_arm64
     from invdn_mobile.bench import schema
+    from invdn_mobile.bench.report import arm_markdown
     from invdn_mobile.parity import count_line
     from invdn_mobile.runtimes import arm64 as runtime
 
@@ -148,7 +149,7 @@ def arm64(
             text = bench_arm64.PROFILE_HEAD + "\n".join(sections[k] for k in sorted(sections))
             atomic_write_bytes(profile, text.encode())
     rows = json.loads(out.read_text())["rows"]
-    text = bench_arm64.markdown(rows)
+    text = arm_markdown(rows)
     typer.echo(text)
     if table:
         atomic_write_bytes(table, (text + "\n").encode())

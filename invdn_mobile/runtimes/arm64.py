@@ -69,7 +69,9 @@ CORES = {
         ),
         Core(
             "neoverse-n2-class",
-            "max,pauth-impdef=on",  # QEMU's exact pointer-authentication cipher is slow to emulate; same instructions
+            # no SME (an N2 / A710 has none; with it XNNPACK takes KleidiAI's SME kernels, and on QEMU 7.2 the
+            # full-integer file came out 0.8 off); QEMU's exact pointer-authentication cipher is slow to emulate
+            "max,sme=off,pauth-impdef=on",
             "0xd49",
             "0x0",
             f"{_COMMON} jscvt fcma lrcpc dcpop sha3 sm3 sm4 asimddp sha512 sve asimdfhm dit uscat ilrcpc flagm ssbs sb "
