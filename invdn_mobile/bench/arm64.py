@@ -44,6 +44,7 @@ class ArmRun:
     x86_diff: float | None = None
     instructions: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    calls: int = 0  # model calls made (one per tile)
 
     @property
     def target(self) -> str:
@@ -145,6 +146,7 @@ def run_artifact(path: Path, entry: dict, core: str, pset, fp16: bool = False, c
         result.instructions = session.close()
     except arm64.GuestError as exc:
         row.status, row.failures = "fail", (*row.failures, first_line(exc))
+    result.calls = len(recorder.pairs)
     if recorder.pairs:
         x86 = load_runner(get_format(entry["format"]).runtime, path, entry, threads=1)
         result.x86_diff = max(float(np.abs(x86.run(b) - o).max()) for b, o in recorder.pairs)
@@ -195,7 +197,7 @@ def result_row(r: ArmRun) -> dict:
         "bytes": r.entry.get("bytes"),
         "instructions": r.steady,
         "instructions_first": r.instructions[0] if r.instructions else None,
-        "calls": len(r.instructions) or None,
+        "calls": r.calls or None,
         "max_abs_err": _num(r.row.max_abs_err),
         "psnr_vs_reference": _num(r.row.psnr_vs_torch_worst, 4),
         "parity_drop_db": _num(r.row.drop_db, 4),
@@ -306,10 +308,11 @@ PROFILE_HEAD = (
 
 
 def read_sections(path: Path) -> dict[str, str]:
-    """The ``### name on core`` sections of a profile file written by :func:`profile_markdown`, by name."""
+    """The ``### name on core: ...`` sections of a profile file written by :func:`profile_markdown`, by
+    ``name on core``."""
     if not Path(path).is_file():
         return {}
     out = {}
     for block in Path(path).read_text().split("### ")[1:]:
-        out[block.split(" on ", 1)[0]] = "### " + block
+        out[block.split(":", 1)[0]] = "### " + block
     return out

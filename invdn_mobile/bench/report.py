@@ -182,7 +182,9 @@ def arm_markdown(rows: list[dict], x86: dict[int, str] | None = None) -> str:
     for i, r in enumerate(rows):
         ins = r.get("instructions")
         gate = r.get("parity_status") or "unverified"
-        if gate != "pass" and r.get("error"):
+        if r.get("calls"):
+            gate += f" ({r['calls']} tiles)"
+        if not gate.startswith("pass") and r.get("error"):
             gate += f": {r['error']}"
         lines.append(
             f"| {r.get('target') or '—'} | {r['precision']} | {r['backend']} | {r['device'].removesuffix(' (qemu)')} "

@@ -145,7 +145,7 @@ def arm64(
             section = bench_arm64.profile_markdown(
                 name, cores[0], bench_arm64.profile_artifact(path, entry, cores[0], pset)
             )
-            sections = bench_arm64.read_sections(profile) | {name: section}
+            sections = bench_arm64.read_sections(profile) | {f"{name} on {cores[0]}": section}
             text = bench_arm64.PROFILE_HEAD + "\n".join(sections[k] for k in sorted(sections))
             atomic_write_bytes(profile, text.encode())
     rows = json.loads(out.read_text())["rows"]

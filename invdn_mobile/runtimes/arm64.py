@@ -76,8 +76,8 @@ CORES = {
             "0x0",
             f"{_COMMON} jscvt fcma lrcpc dcpop sha3 sm3 sm4 asimddp sha512 sve asimdfhm dit uscat ilrcpc flagm ssbs sb "
             "dcpodp sve2 sveaes svepmull svebitperm svesha3 svesm4 flagm2 frint svei8mm svebf16 i8mm bf16 dgh",
-            "QEMU's `max` core (Armv9 features incl. SVE2 and the int8 matrix multiply i8mm), reported as a "
-            "Neoverse N2 (Armv9, like a Cortex-A710 / X2 phone core)",
+            "QEMU's `max` core without SME (Armv9 features incl. SVE2 and the int8 matrix multiply i8mm), reported "
+            "as a Neoverse N2 (Armv9, like a Cortex-A710 / X2 phone core)",
         ),
     )
 }
