@@ -179,7 +179,9 @@ def arm_markdown(rows: list[dict], x86: dict[int, str] | None = None) -> str:
         "| max abs err vs PyTorch | PSNR vs PyTorch, worst (dB) | drop (dB) | gate | x86 ms per 256² |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for i, r in enumerate(rows):
+    order = sorted(range(len(rows)), key=lambda i: (rows[i].get("target") or "", rows[i]["backend"], rows[i]["device"]))
+    for i in order:
+        r = rows[i]
         ins = r.get("instructions")
         gate = r.get("parity_status") or "unverified"
         if r.get("calls"):
@@ -197,18 +199,17 @@ def arm_markdown(rows: list[dict], x86: dict[int, str] | None = None) -> str:
 
 
 def x86_times(rows: list[dict], docs: list[dict]) -> dict[int, str]:
-    """Row index of an emulated run -> the latest x86 median at 256² of the same target and runtime, from the
-    server/desktop results files."""
+    """Row index of an emulated run -> the latest x86 median at 256² of the same target, runtime and variant, from
+    the server/desktop results files."""
     latest = {}
     for doc in sorted(docs, key=lambda d: d["date"]):
         if doc["machine"]["kind"] not in ("server", "desktop"):
             continue
         for r in _ok(doc):
             if r["size"] == REPORT_SIZE and r.get("target") and r["median_ms"] is not None:
-                latest[(r["target"], r["backend"])] = (
-                    f"{r['median_ms']:.0f} ({doc['machine']['name']}, {doc['date'][:10]})"
-                )
-    keys = {i: (r.get("target"), r["backend"].removesuffix("-fp16")) for i, r in enumerate(rows)}
+                key = (r["target"], r["backend"], r.get("variant"))
+                latest[key] = f"{r['median_ms']:.0f} ({doc['machine']['name']}, {doc['date'][:10]})"
+    keys = {i: (r.get("target"), r["backend"].removesuffix("-fp16"), r.get("variant")) for i, r in enumerate(rows)}
     return {i: latest[k] for i, k in keys.items() if k in latest}
 
 

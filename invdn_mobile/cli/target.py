@@ -113,7 +113,8 @@ def arm64(
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     out = out or Path("benchmarks/results") / f"{machine}-{date}.json"
     # rows of other artifacts already in the file (an earlier run of this command) stay; these replace their own
-    earlier = schema.load(out)["rows"] if out.is_file() else []
+    if out.is_file():
+        schema.load(out)  # a file that is not a results file: one error line before any work
     runs = []
 
     def record(run) -> None:
@@ -126,6 +127,8 @@ def arm64(
             f"max abs err {r.max_abs_err:.1e} ({run.seconds:.0f} s)"
         )
         doc = bench_arm64.document(runs, machine)
+        # re-read: another run may have written the file meanwhile
+        earlier = schema.load(out)["rows"] if out.is_file() else []
         doc["rows"] = bench_arm64.merge_rows(earlier, doc["rows"])
         schema.validate(doc, "arm64 results")
         atomic_write_bytes(out, (json.dumps(doc, indent=1) + "\n").encode())
