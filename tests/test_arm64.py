@@ -85,6 +85,20 @@ def test_profile_puts_a_calls_instructions_in_the_convolution_kernels(tiny_tflit
     assert conv > 0.5 * counts[1]
 
 
+def test_litert_gpu_accelerator_on_swiftshader_matches_xnnpack(tiny_tflite, tiles):
+    """LiteRT's GPU accelerator (WebGPU over Chromium's SwiftShader Vulkan) takes the whole graph and computes it in
+    FP32 here (SwiftShader has no shader-f16): within rounding of x86 XNNPACK."""
+    icd = arm64.SWIFTSHADER_ICD
+    require_part("gpu-swiftshader", None if icd.is_file() else f"{icd} is missing (apt-get install chromium)")
+    from invdn_mobile.runtimes.litert import LiteRTRunner
+
+    runner, session = arm64.load_gpu(tiny_tflite, ENTRY)
+    out = runner.run(tiles[0])
+    session.close()
+    diff = float(np.abs(out - LiteRTRunner(tiny_tflite, threads=1).run(tiles[0])).max())
+    assert diff <= 1e-5, diff
+
+
 def test_the_fake_cpuinfo_names_each_core():
     a76 = arm64.cpuinfo_text(arm64.CORES["cortex-a76"], 2)
     assert a76.count("processor\t:") == 2 and "CPU part\t: 0xd0b" in a76
