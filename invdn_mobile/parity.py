@@ -52,7 +52,7 @@ class ParitySet:
     noises: tuple[str, ...]
     tile: int
     cases: list[Case]
-    tiled: np.ndarray  # one whole noisy photo (the first, at the first noise level) for the tiler
+    tiled: np.ndarray | None  # one whole noisy photo (the first, at the first noise level) for the tiler; None: none
     reference: list[np.ndarray] = field(default_factory=list)  # PyTorch FP32 output per case
     tiled_reference: np.ndarray | None = None
     denoiser: object = None  # the PyTorch denoiser (artifact tile and z) the reference came from
@@ -89,14 +89,18 @@ def load_cases(folder: Path, noises: tuple[str, ...], tile: int, seed: int = 0) 
     return cases, tiled
 
 
-def parity_set(denoiser, folder: Path, noises: tuple[str, ...], tile: int) -> ParitySet:
-    """The parity cases and the PyTorch FP32 outputs on them (``denoiser`` at the artifact's tile and z)."""
+def parity_set(denoiser, folder: Path, noises: tuple[str, ...], tile: int, whole: bool = True) -> ParitySet:
+    """The parity cases and the PyTorch FP32 outputs on them (``denoiser`` at the artifact's tile and z).
+    ``whole=False``: no whole photo through the tiler, only the tiles (for slow evaluators, e.g. an emulated ARM
+    core)."""
     cases, tiled = load_cases(folder, tuple(noises), tile)
+    if not whole:
+        tiled = None
     pset = ParitySet(str(folder), tuple(noises), tile, cases, tiled, denoiser=denoiser)
     fn = ensemble_fn(denoiser)
     overlap = default_overlap(tile)
     pset.reference = [denoise_array(c.noisy, fn, tile, overlap) for c in cases]
-    pset.tiled_reference = denoise_array(tiled, fn, tile, overlap)
+    pset.tiled_reference = None if tiled is None else denoise_array(tiled, fn, tile, overlap)
     return pset
 
 
@@ -178,7 +182,7 @@ def measure(name: str, fmt: str, precision: str, runner, pset: ParitySet, gate: 
 
     try:
         outs = [denoise_array(c.noisy, fn, tile, overlap) for c in pset.cases]
-        tiled = denoise_array(pset.tiled, fn, tile, overlap)
+        tiled = None if pset.tiled is None else denoise_array(pset.tiled, fn, tile, overlap)
     except WrongOutput as exc:
         row.failures = (str(exc),)
         return row
@@ -191,12 +195,12 @@ def measure(name: str, fmt: str, precision: str, runner, pset: ParitySet, gate: 
     clips = bool(getattr(runner, "clips_output", False))  # the artifact clips: compare with the clipped reference
     refs = [np.clip(r, 0, 1) if clips else r for r in pset.reference]  # (a single tile: clip and blend commute)
     tiled_ref = pset.tiled_reference
-    if clips:
+    if clips and tiled is not None:
         if pset.tiled_reference_clipped is None:
             fn_ref = ensemble_fn(pset.denoiser)
             pset.tiled_reference_clipped = denoise_array(pset.tiled, lambda b: np.clip(fn_ref(b), 0, 1), tile, overlap)
         tiled_ref = pset.tiled_reference_clipped
-    row.finite = bool(all(np.isfinite(o).all() for o in outs) and np.isfinite(tiled).all())
+    row.finite = bool(all(np.isfinite(o).all() for o in outs) and (tiled is None or np.isfinite(tiled).all()))
     for case, out, ref, raw in zip(pset.cases, outs, refs, pset.reference):
         torch_clean = psnr(case.clean, raw)
         if np.isfinite(out).all():
@@ -214,10 +218,12 @@ def measure(name: str, fmt: str, precision: str, runner, pset: ParitySet, gate: 
             )
         row.per_case.append({"case": case.label, "torch_psnr_vs_clean": torch_clean} | scores)
     col = {k: np.array([c[k] for c in row.per_case], dtype=np.float64) for k in row.per_case[0] if k != "case"}
-    row.tiled_max_abs_err = float(np.abs(tiled - tiled_ref).max())
-    errors = [*col["max_abs_err"], row.tiled_max_abs_err]
+    errors, labels = list(col["max_abs_err"]), [c["case"] for c in row.per_case]
+    if tiled is not None:
+        row.tiled_max_abs_err = float(np.abs(tiled - tiled_ref).max())
+        errors.append(row.tiled_max_abs_err)
+        labels.append(f"{pset.cases[0].label}, whole photo through the tiler")
     row.max_abs_err = float(np.max(errors))
-    labels = [c["case"] for c in row.per_case] + [f"{pset.cases[0].label}, whole photo through the tiler"]
     row.worst_err_case = labels[int(np.nanargmax(errors))] if row.finite else ""
     row.psnr_vs_torch, row.psnr_vs_torch_worst = float(col["psnr_vs_torch"].mean()), float(col["psnr_vs_torch"].min())
     row.worst_psnr_case = row.per_case[int(np.nanargmin(col["psnr_vs_torch"]))]["case"] if row.finite else ""

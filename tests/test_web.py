@@ -31,6 +31,7 @@ GOLDEN = ROOT / "golden" / "tiling"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 TILE = 64  # small tiles: a 150x200 photo takes 12 of them, and the export takes seconds
 PHOTO_SIZE = (150, 200)  # height, width
+WEBGPU_MAX_ERR = 1e-4  # the FP32 gate: SwiftShader computes the WebGPU shaders in FP32
 runner = CliRunner()
 
 
@@ -211,6 +212,39 @@ def test_photo_matches_python_onnxruntime_within_the_fp32_gate(browser):
     assert page["strength"] > 0.8  # a noisy photo: (nearly) the model's output
 
 
+def _webgpu_output(browser):
+    report, out, photo, folder, model, _ = browser
+    page = report["photoWebgpu"]
+    assert page["state"] == "done" and page["error"] is None, page
+    assert page["backend"] == "webgpu" and page["backendInfo"]["gpu"]["architecture"] == "swiftshader", page
+    h, w = PHOTO_SIZE
+    return np.fromfile(out / "output-webgpu.f32", dtype="<f4").reshape(h, w, 3), page
+
+
+def test_webgpu_runs_on_swiftshader(browser):
+    """The WebGPU backend gets an adapter here: headless Chromium's software GPU (SwiftShader, a Vulkan on the CPU,
+    with --enable-unsafe-webgpu), and denoises the photo through onnxruntime-web's WebGPU kernels."""
+    got, page = _webgpu_output(browser)
+    assert np.isfinite(got).all() and page["tiles"] == 12
+    assert page["backendInfo"]["gpu"]["shaderF16"] is False  # SwiftShader has no shader-f16: FP32 shaders
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 2026-12-07: onnxruntime-web's WebGPU path on SwiftShader gives this model wrong values (max "
+    "abs error 0.82 against native ONNX Runtime, where WASM is within 1e-4); whose bug (the WebGPU kernels or "
+    "SwiftShader) is not known. Strict: a fix turns this into a failure to look at.",
+)
+def test_webgpu_on_swiftshader_matches_python_onnxruntime(browser):
+    """The same photo through WebGPU on SwiftShader against native ONNX Runtime, bounded like the FP32 gate: it would
+    prove the WebGPU path's shaders compute the model (not a phone GPU's speed or FP16 arithmetic)."""
+    report, _, photo, folder, model, _ = browser
+    got, page = _webgpu_output(browser)
+    rgb, expected = _python_output(photo, folder, model, page)
+    err = float(np.abs(got - expected).max())
+    assert err <= WEBGPU_MAX_ERR, f"WebGPU page vs Python ONNX Runtime: max abs error {err:.2e}"
+
+
 def test_calm_photo_is_blended_by_the_weights_strength_curve(browser):
     """A photo with little noise: the page keeps only part of the model's change, as the manifest's curve says (the
     bundled compact weights are calibrated), and says so."""
@@ -259,8 +293,8 @@ def test_benchmark_mode_writes_schema_valid_results(browser):
         # no fp16/int8 artifact was served: rows say so instead of being missing
         assert rows[("ort-web-wasm", "int8", size)]["status"] == "skipped"
         assert "no int8" in rows[("ort-web-wasm", "int8", size)]["error"]
-        gpu = rows[("ort-web-webgpu", "fp32", size)]
-        assert gpu["status"] == "ok" or gpu["error"]  # headless Chromium here has no GPU adapter
+        gpu = rows[("ort-web-webgpu", "fp32", size)]  # SwiftShader's adapter (--enable-unsafe-webgpu)
+        assert gpu["status"] == "ok" and gpu["device"] == "webgpu" and gpu["tiles"] == tiles, gpu
 
 
 def test_screenshot_shows_the_before_after_view(browser):

@@ -155,6 +155,73 @@ def _npu_files() -> str:
     )
 
 
+def instruction_ratios(rows: list[dict]) -> dict[int, float]:
+    """Row index -> its instructions / those of the FP32 file of the same runtime, core and variant (same run)."""
+    fp32 = {
+        (r["backend"], r["device"], r.get("variant")): r["instructions"]
+        for r in rows
+        if r["precision"] == "fp32" and r.get("instructions")
+    }
+    out = {}
+    for i, r in enumerate(rows):
+        base = fp32.get((r["backend"].removesuffix("-fp16"), r["device"], r.get("variant")))
+        if base and r.get("instructions"):
+            out[i] = r["instructions"] / base
+    return out
+
+
+def arm_markdown(rows: list[dict], x86: dict[int, str] | None = None) -> str:
+    """The table of an emulated run (``invdn target arm64``): per artifact and emulated core, instructions per call
+    and per 256² tile (x (256/tile)²: the work of a call grows with its pixels), the ratio to the FP32 file of the same
+    runtime and core, the diffs, the gate; ``x86``: row index -> the x86 time to show beside it."""
+    scale = {i: (256 * 256) / (r["height"] * r["width"]) for i, r in enumerate(rows)}
+    ratio = instruction_ratios(rows)
+    x86 = x86 or {}
+    lines = [
+        "| target | precision | runtime | core | instructions per call | per 256² tile | × FP32 | max diff to x86 "
+        "| max abs err vs PyTorch | PSNR vs PyTorch, worst (dB) | drop (dB) | gate | x86 ms per 256² |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = sorted(range(len(rows)), key=lambda i: (rows[i].get("target") or "", rows[i]["backend"], rows[i]["device"]))
+    for i in order:
+        r = rows[i]
+        ins = r.get("instructions")
+        gate = r.get("parity_status") or "unverified"
+        if r.get("calls"):
+            gate += f" ({r['calls']} tiles)"
+        if not gate.startswith("pass") and r.get("error"):
+            gate += f": {r['error']}"
+        lines.append(
+            f"| {r.get('target') or '—'} | {r['precision']} | {r['backend']} | {r['device'].removesuffix(' (qemu)')} "
+            f"| {_fmt(ins, '.3e')} | {_fmt(ins and ins * scale[i], '.3e')} | {_fmt(ratio.get(i), '.2f')} "
+            f"| {_fmt(r.get('max_abs_diff_x86'), '.1e')} | {_fmt(r.get('max_abs_err'), '.1e')} "
+            f"| {_fmt(r.get('psnr_vs_reference'), '.1f')} | {_fmt(r.get('parity_drop_db'), '+.3f')} | {gate} "
+            f"| {x86.get(i, '—')} |"
+        )
+    return "\n".join(lines)
+
+
+def x86_times(rows: list[dict], docs: list[dict]) -> dict[int, str]:
+    """Row index of an emulated run -> the latest x86 median at 256² of the same target, runtime and variant, from
+    the server/desktop results files."""
+    latest = {}
+    for doc in sorted(docs, key=lambda d: d["date"]):
+        if doc["machine"]["kind"] not in ("server", "desktop"):
+            continue
+        for r in _ok(doc):
+            if r["size"] == REPORT_SIZE and r.get("target") and r["median_ms"] is not None:
+                key = (r["target"], r["backend"], r.get("variant"))
+                latest[key] = f"{r['median_ms']:.0f} ({doc['machine']['name']}, {doc['date'][:10]})"
+    keys = {i: (r.get("target"), r["backend"].removesuffix("-fp16"), r.get("variant")) for i, r in enumerate(rows)}
+    return {i: latest[k] for i, k in keys.items() if k in latest}
+
+
+def _table(doc: dict, docs: list[dict]) -> str:
+    if doc["machine"]["kind"] == "emulator":
+        return arm_markdown(doc["rows"], x86_times(doc["rows"], docs))
+    return markdown_rows(doc["rows"])
+
+
 # --- plots -----------------------------------------------------------------------------------------------------------
 
 
@@ -262,9 +329,15 @@ def _machine_line(path: Path, doc: dict) -> str:
     )
 
 
+def _timed(docs: list[dict]) -> list[dict]:
+    """The results files that measure time (emulated runs count instructions, not ms)."""
+    return [d for d in docs if d["machine"]["kind"] != "emulator"]
+
+
 def report_markdown(loaded: list[tuple[Path, dict]], results: Path, reproduce: str) -> list[str]:
     """The lines of REPORT.md (without the final newline) from the loaded results files."""
-    recs = recommendations([d for _, d in loaded])
+    docs = [d for _, d in loaded]
+    recs = recommendations(_timed(docs))
     md = [
         "# invdn-mobile benchmark report",
         "",
@@ -286,7 +359,7 @@ def report_markdown(loaded: list[tuple[Path, dict]], results: Path, reproduce: s
     for name, (title, _) in PLOTS.items():
         md += [f"## {title}", "", f"![{title}]({name})", ""]
     for path, doc in loaded:
-        md += [f"## {doc['machine']['name']}: `{path.name}`", "", markdown_rows(doc["rows"]), ""]
+        md += [f"## {doc['machine']['name']}: `{path.name}`", "", _table(doc, docs), ""]
     return md
 
 
@@ -294,8 +367,9 @@ def build(results: Path, out_dir: Path, reproduce: str) -> list[Path]:
     """Write REPORT.md, report.html and the plots into ``out_dir``; returns the paths written."""
     loaded = load_results(results)
     docs = [d for _, d in loaded]
-    pngs = {name: _png(fn(docs)) for name, (_, fn) in PLOTS.items()}
-    recs = recommendations(docs)
+    timed = _timed(docs)
+    pngs = {name: _png(fn(timed)) for name, (_, fn) in PLOTS.items()}
+    recs = recommendations(timed)
     md = report_markdown(loaded, results, reproduce)
     markdown = "\n".join(md)
     body = [f"<h1>invdn-mobile benchmark report</h1><p>{html.escape(md[2])}</p><h2>Recommendation per target</h2><ul>"]
@@ -308,7 +382,7 @@ def build(results: Path, out_dir: Path, reproduce: str) -> list[Path]:
         body.append(f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
     for path, doc in loaded:
         body.append(f"<h2>{html.escape(doc['machine']['name'])}: {html.escape(path.name)}</h2>")
-        body.append(_html_table(markdown_rows(doc["rows"])))
+        body.append(_html_table(_table(doc, docs)))
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>invdn-mobile benchmark report</title>'
         "<style>body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"

@@ -15,6 +15,7 @@ from invdn_mobile.cli.denoise import denoise
 from invdn_mobile.cli.export import export, parity
 from invdn_mobile.cli.info import info
 from invdn_mobile.cli.noise import generate_noise, noise
+from invdn_mobile.cli.target import target
 from invdn_mobile.cli.train import calibrate, evaluate, photos, qat, train
 from invdn_mobile.cli.web import golden, web
 
@@ -65,6 +66,12 @@ app.add_typer(
     name="bench",
     short_help="Time every backend here; ingest phone results.",
     rich_help_panel=DEMO,
+)
+app.add_typer(
+    target,
+    name="target",
+    short_help="Run artifacts on a target's own kernels, emulated (arm64).",
+    rich_help_panel=EXPORT,
 )
 
 if __name__ == "__main__":

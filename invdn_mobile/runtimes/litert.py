@@ -46,13 +46,16 @@ def ops_details(interp) -> list[dict]:
 
 
 class LiteRTRunner:
-    """Runs a ``.tflite`` (path or bytes) tile by tile; ``z`` (NCHW) is fed to artifacts that take it."""
+    """Runs a ``.tflite`` (path or bytes) tile by tile; ``z`` (NCHW) is fed to artifacts that take it. ``signature``:
+    something else with the signature-runner interface to drive instead of a local interpreter (e.g. the aarch64
+    runtime under emulation, :mod:`invdn_mobile.runtimes.arm64`)."""
 
     evaluator = "litert-xnnpack"  # the interpreter's default CPU delegate
 
-    def __init__(self, model: Path | bytes, z: np.ndarray | None = None, threads: int | None = None) -> None:
-        self.interpreter = interpreter(model, threads)
-        self.runner = self.interpreter.get_signature_runner()
+    def __init__(
+        self, model: Path | bytes, z: np.ndarray | None = None, threads: int | None = None, signature=None
+    ) -> None:
+        self.runner = signature or interpreter(model, threads).get_signature_runner()
         details = self.runner.get_input_details() | self.runner.get_output_details()
         # integer I/O (full-integer files): name -> (dtype, scale, zero point); float tensors are fed as they are
         self.quant = {k: (d["dtype"], *d["quantization"]) for k, d in details.items() if d["dtype"] != np.float32}

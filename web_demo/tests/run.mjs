@@ -38,6 +38,8 @@ fs.mkdirSync(args.out, { recursive: true });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
+  // WebGPU without a GPU: Chromium's own software Vulkan (SwiftShader) gives an adapter with this flag
+  args: ["--enable-unsafe-webgpu"],
 });
 try {
   const context = await browser.newContext({ viewport: { width: 1100, height: 820 }, deviceScaleFactor: 1 });
@@ -203,7 +205,12 @@ try {
   }
   report.aliveAfterBad = await page.evaluate(() => 1 + 1 === 2 && !!document.getElementById("file"));
 
-  // 6. Benchmark mode.
+  // 6. The photo again on the WebGPU backend (SwiftShader here), its float output kept for the comparison.
+  await page.goto(`${base}?test=1&backend=webgpu`);
+  await page.waitForFunction(() => window.invdn && window.invdn.state !== "loading", null, { timeout });
+  report.photoWebgpu = await runPhoto(args.photo, "output-webgpu.f32");
+
+  // 7. Benchmark mode.
   await page.goto(`${base}?bench=1&${args.bench}`);
   await page.waitForFunction(() => window.benchDone === true, null, { timeout });
   const bench = await page.evaluate(() => ({ result: window.benchResult || null, error: window.benchError || null }));
