@@ -8,6 +8,7 @@ import torch
 from conftest import require_module, require_weights
 
 from invdn_mobile.export.photos import calibration_data
+from invdn_mobile.export.registry import ExportOptions
 from invdn_mobile.gates import GATES
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.checkpoint import load_weights
@@ -323,7 +324,7 @@ def test_a16w8_file_is_integer_with_16_bit_activations_and_close_to_fp32(compact
     from invdn_mobile.export.integer import prepared, tflite_float_ops
     from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
 
-    denoiser = prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), {"equalize": True, "sub_free": True})
+    denoiser = prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), ExportOptions(equalize=True, sub_free=True))
     fp32 = tflite.to_fp32(denoiser, TILE)
     a16 = tflite.quantize_full(fp32, calib, activation_bits=16)
     assert tflite_float_ops(a16) == []
@@ -388,7 +389,7 @@ def test_onnx_a16w8_is_all_qdq_with_16_bit_activations_and_close_to_fp32(compact
     from invdn_mobile.export.integer import onnx_float_ops, prepared
     from invdn_mobile.runtimes.onnxrt import OrtRunner
 
-    denoiser = prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), {"equalize": True, "split_concats": True})
+    denoiser = prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), ExportOptions(equalize=True, split_concats=True))
     fp32 = onnx_backend.to_onnx_fp32(denoiser, TILE)
     a16 = onnx_backend.to_int8_full(fp32, calib, activation_bits=16)
     assert onnx_float_ops(a16) == []
@@ -417,7 +418,7 @@ def test_mixed_file_has_int8_convolutions_and_16_bit_state_and_sits_between(comp
     from invdn_mobile.export.integer import integer_io, prepared, tflite_float_ops
     from invdn_mobile.runtimes.litert import LiteRTRunner, interpreter
 
-    options = {"equalize": True, "sub_free": True, "split_concats": True}
+    options = ExportOptions(equalize=True, sub_free=True, split_concats=True)
     fp32 = tflite.to_fp32(prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), options), TILE)
     mixed = tflite.quantize_full(fp32, calib, state_bits=16)
     assert tflite_float_ops(mixed) == []
@@ -478,7 +479,7 @@ def test_onnx_mixed_is_all_qdq_with_int8_hidden_path_and_16_bit_state(compact, c
     from invdn_mobile.export.integer import onnx_float_ops, onnx_hidden_tensors, prepared
     from invdn_mobile.runtimes.onnxrt import OrtRunner
 
-    denoiser = prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), {"equalize": True, "split_concats": True})
+    denoiser = prepared(Denoiser(compact, tile=(TILE, TILE)).eval(), ExportOptions(equalize=True, split_concats=True))
     fp32 = onnx_backend.to_onnx_fp32(denoiser, TILE)
     hidden = onnx_hidden_tensors(fp32)
     assert len(hidden) > 100  # conv1, LeakyRelu, conv2, LeakyRelu, conv3r of every block
