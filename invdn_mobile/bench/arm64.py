@@ -24,7 +24,8 @@ from invdn_mobile.bench.harness import cpu_model, results_document
 from invdn_mobile.errors import InvdnError, first_line
 from invdn_mobile.export.manifest import entry_for, read_manifest, sha256, weights_for_entry
 from invdn_mobile.export.photos import sample_photos
-from invdn_mobile.export.registry import FP16_COMPUTE_GATE, GATES, get_format
+from invdn_mobile.export.registry import get_format
+from invdn_mobile.gates import FP16_COMPUTE_GATE, GATES
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.checkpoint import load_weights
 from invdn_mobile.parity import ParityRow, measure, parity_set, unverified_row
