@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	# torch first and pinned: the local CPU wheel (an unpinned torch pulls gigabytes of CUDA)
 	$(VENV)/bin/pip install --quiet torch==2.13.0
-	$(VENV)/bin/pip install --quiet -e '.[train,export-onnx,export-tflite,export-coreml,bench,dev]'
+	$(VENV)/bin/pip install --quiet -e '.[train,export-onnx,export-tflite,export-coreml,export-executorch,bench,dev]'
 	$(PY) -m pip check
 	touch $@
 

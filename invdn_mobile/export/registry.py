@@ -114,6 +114,19 @@ register(
         image_io=True,
     )
 )
+register(
+    Format(
+        name="executorch",
+        suffix=".pte",
+        precisions=("fp32", "int8"),
+        layout="NCHW",
+        backend="invdn_mobile.export.executorch",
+        runtime="executorch",  # ExecuTorch's runtime with the XNNPACK delegate, as on a phone's CPU
+        extra="export-executorch",
+        needs_calibration=("int8",),
+        options=("keep_float",),
+    )
+)
 
 
 def get_format(name: str) -> Format:
