@@ -147,9 +147,13 @@ def test_ingest_maps_the_benchmark_apps_results(tmp_path):
         ),
         ([_record("mv2_xnnpack_q8", "avg_inference_latency(ms)", 5.0)], ["--cores", "8"], "not an invdn artifact"),
         (
-            [_record("invdn-compact-256-fp32", "load_status", 0, "Android 14"),
-             {**_record("invdn-compact-256-fp32", "avg_inference_latency(ms)", 1.0),
-              "deviceInfo": {"device": "Apple", "arch": "iPhone 15", "os": "iOS 18"}}],
+            [
+                _record("invdn-compact-256-fp32", "load_status", 0, "Android 14"),
+                {
+                    **_record("invdn-compact-256-fp32", "avg_inference_latency(ms)", 1.0),
+                    "deviceInfo": {"device": "Apple", "arch": "iPhone 15", "os": "iOS 18"},
+                },
+            ],
             ["--cores", "6"],
             "a second device",
         ),

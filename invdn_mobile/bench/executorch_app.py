@@ -22,7 +22,9 @@ from pathlib import Path
 
 from invdn_mobile.errors import InvdnError
 
-ARTIFACT = re.compile(r"^invdn-(?P<variant>[a-z0-9]+)-(?P<tile>\d+)-(?P<precision>fp32|fp16|int8|int8dyn)(?P<zin>-zin)?$")
+ARTIFACT = re.compile(
+    r"^invdn-(?P<variant>[a-z0-9]+)-(?P<tile>\d+)-(?P<precision>fp32|fp16|int8|int8dyn)(?P<zin>-zin)?$"
+)
 LATENCY = ("trimmean_inference_latency(ms)", "avg_inference_latency(ms)")  # preferred first
 
 

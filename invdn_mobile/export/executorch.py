@@ -47,9 +47,7 @@ def _example(denoiser: Denoiser, tile: int) -> tuple[torch.Tensor, ...]:
 
 
 def _feeds(calibration: list[dict], z_input: bool) -> list[tuple[torch.Tensor, ...]]:
-    return [
-        tuple(torch.from_numpy(f[k]) for k in (("image", "z") if z_input else ("image",))) for f in calibration
-    ]
+    return [tuple(torch.from_numpy(f[k]) for k in (("image", "z") if z_input else ("image",))) for f in calibration]
 
 
 def _module_paths(node) -> list[str]:
@@ -167,9 +165,10 @@ def xnnpack_graph(blob: bytes) -> dict:
 
     header = XNNHeader.from_bytes(blob[: XNNHeader.EXPECTED_LENGTH])
     flatbuffer = blob[header.flatbuffer_offset : header.flatbuffer_offset + header.flatbuffer_size]
-    with tempfile.TemporaryDirectory() as tmp, importlib.resources.as_file(
-        importlib.resources.files(serialization).joinpath("schema.fbs")
-    ) as schema:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        importlib.resources.as_file(importlib.resources.files(serialization).joinpath("schema.fbs")) as schema,
+    ):
         (Path(tmp) / "graph.bin").write_bytes(flatbuffer)
         _flatc_decompile(tmp, str(schema), str(Path(tmp) / "graph.bin"))
         return json.loads((Path(tmp) / "graph.json").read_text())
@@ -254,7 +253,8 @@ def read_program(path: Path) -> dict:
                     for kind, macs in _xnnpack_macs(graph).items():
                         by_type[kind] = by_type.get(kind, 0) + macs
     return {
-        "delegated": {"xnnpack": dict(sorted(delegated.items()))} | {k: {"calls": v} for k, v in other_delegates.items()},
+        "delegated": {"xnnpack": dict(sorted(delegated.items()))}
+        | {k: {"calls": v} for k, v in other_delegates.items()},
         "portable": dict(sorted(portable.items())),
         "max_rank": max(ranks),
         "macs_by_input_type": dict(sorted(by_type.items())),
