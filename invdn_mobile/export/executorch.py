@@ -27,6 +27,7 @@ from invdn_mobile.errors import InvdnError, missing_extra
 from invdn_mobile.export.registry import ExportOptions
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
+from invdn_mobile.runtimes.executorch_rt import delegate_blob
 
 XNNPACK_ID = "XnnpackBackend"
 CONV_NODES = ("XNNConv2d", "XNNDepthwiseConv2d", "XNNConvTranspose2d")
@@ -41,7 +42,7 @@ def _require():
         raise missing_extra("executorch", "export-executorch") from None
 
 
-def _example(denoiser: Denoiser, tile: int) -> tuple[torch.Tensor, ...]:
+def example(denoiser: Denoiser, tile: int) -> tuple[torch.Tensor, ...]:
     x = torch.rand(1, 3, tile, tile)
     return (x, denoiser.z_for(tile, tile)) if denoiser.z_input else (x,)
 
@@ -51,13 +52,19 @@ def _feeds(calibration: list[dict], z_input: bool) -> list[tuple[torch.Tensor, .
 
 
 def _module_paths(node) -> list[str]:
-    """The qualified names of the modules a graph node was traced inside (outermost first)."""
+    """The qualified names of the modules a graph node was traced inside (outermost first), then the module that
+    owns the weight it reads (a method such as the Haar transform's inverse, called outside ``forward``, leaves no
+    trace of its module in the stack)."""
     stack = node.meta.get("nn_module_stack") or {}
-    return [path for path, _ in stack.values()]
+    paths = [path for path, _ in stack.values() if path]
+    weight = node.args[1] if len(node.args) > 1 else None
+    if isinstance(weight, torch.fx.Node) and weight.op == "get_attr":
+        paths.append(weight.target.rpartition(".")[0])
+    return paths
 
 
 def _keeps_float(node, keep_float) -> bool:
-    return any(p in path for path in _module_paths(node) for p in keep_float)
+    return any(p and p in path for path in _module_paths(node) for p in keep_float)
 
 
 def exported_module(denoiser: Denoiser, tile: int) -> torch.fx.GraphModule:
@@ -65,7 +72,7 @@ def exported_module(denoiser: Denoiser, tile: int) -> torch.fx.GraphModule:
     each residual block twice (forward, then reverse), and a weight two convolutions share would get one
     quantization for both, which the XNNPACK lowering cannot build (a float convolution with a quantized bias)."""
     with quiet():
-        module = torch.export.export(denoiser.eval(), _example(denoiser, tile)).module()
+        module = torch.export.export(denoiser.eval(), example(denoiser, tile)).module()
     graph = module.graph
     for node in list(graph.nodes):
         if node.op != "get_attr" or len(node.users) < 2:
@@ -73,9 +80,11 @@ def exported_module(denoiser: Denoiser, tile: int) -> torch.fx.GraphModule:
         value = _attr(module, node.target)
         if not isinstance(value, torch.Tensor):
             continue
-        for i, user in enumerate(list(node.users)[1:], start=1):
-            name = f"{node.target.replace('.', '_')}_use{i}"
-            module.register_buffer(name, value.detach().clone())
+        owner, _, attr = node.target.rpartition(".")
+        for i, user in enumerate(list(node.users)[1:], start=1):  # a copy owned by the same module, for each use
+            name = f"{attr}_use{i}"
+            module.get_submodule(owner).register_buffer(name, value.detach().clone())
+            name = f"{owner}.{name}" if owner else name
             with graph.inserting_after(node):
                 copy = graph.get_attr(name)
             copy.meta = dict(node.meta)
@@ -116,14 +125,14 @@ def quantized_module(
         return convert_pt2e(prepared)
 
 
-def to_pte(module: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> bytes:
-    """Export ``module`` and lower it to XNNPACK; the serialized program."""
+def to_pte(module: torch.nn.Module, example: tuple[torch.Tensor, ...], partitioner=None) -> bytes:
+    """Export ``module`` and lower it to ``partitioner``'s delegate (default XNNPACK); the serialized program."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     with quiet(), torch.no_grad():
         program = torch.export.export(module, example)
-        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        edge = to_edge_transform_and_lower(program, partitioner=[partitioner or XnnpackPartitioner()])
         return bytes(edge.to_executorch().buffer)
 
 
@@ -140,18 +149,10 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
         module = quantized_module(denoiser, tile, calibration, options.keep_float)
     else:
         raise InvdnError(f"executorch: no precision {precision!r}")
-    Path(path).write_bytes(to_pte(module, _example(denoiser, tile)))
+    Path(path).write_bytes(to_pte(module, example(denoiser, tile)))
 
 
 # --- reading a program back ---
-
-
-def _delegate_blob(program, delegate) -> bytes:
-    from executorch.exir.schema import DataLocation
-
-    if delegate.processed.location != DataLocation.INLINE:
-        raise InvdnError(f"delegate {delegate.id}: data not inlined after deserializing")
-    return program.backend_delegate_data[delegate.processed.index].data
 
 
 def xnnpack_graph(blob: bytes) -> dict:
@@ -247,7 +248,7 @@ def read_program(path: Path) -> dict:
                     if delegate.id != XNNPACK_ID:
                         other_delegates[delegate.id] += 1
                         continue
-                    graph = xnnpack_graph(_delegate_blob(program, delegate))
+                    graph = xnnpack_graph(delegate_blob(program, delegate))
                     delegated.update(n["xnode_union_type"].removeprefix("XNN") for n in graph["xnodes"])
                     ranks += [_tensor(v)[0]["num_dims"] for v in graph["xvalues"]]
                     for kind, macs in _xnnpack_macs(graph).items():
@@ -313,8 +314,7 @@ def layer_groups(model: Candidate) -> dict[str, list[str]]:
     for node in model.graph.graph.nodes:
         if node.op != "call_function" or "conv" not in str(node.target):
             continue
-        paths = _module_paths(node)
-        layer = paths[-1] if paths else node.name
+        layer = _module_paths(node)[-1]  # the module owning its weight
         head, _, last = layer.rpartition(".")
         label = head if head and last.startswith("conv") else layer
         groups.setdefault(label, [label])

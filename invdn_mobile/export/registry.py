@@ -127,6 +127,18 @@ register(
         options=("keep_float",),
     )
 )
+register(
+    Format(
+        name="executorch-coreml",
+        suffix=".pte",
+        precisions=("fp16",),
+        layout="NCHW",
+        backend="invdn_mobile.export.executorch_coreml",
+        # the delegated ML Program, unpacked from the .pte and run by the reference evaluator (FP16 arithmetic)
+        runtime="executorch-coreml-mil",
+        extra="export-executorch",
+    )
+)
 
 
 def get_format(name: str) -> Format:

@@ -28,6 +28,7 @@ RUNTIMES = {
     "litert": "invdn_mobile.runtimes.litert:load",
     "coreml-mil": "invdn_mobile.runtimes.coreml_mil:load",
     "executorch": "invdn_mobile.runtimes.executorch_rt:load",
+    "executorch-coreml-mil": "invdn_mobile.runtimes.executorch_coreml:load",
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from invdn_mobile.errors import missing_extra
+from invdn_mobile.errors import InvdnError, missing_extra
 from invdn_mobile.runtimes import manifest_z
 
 
@@ -39,6 +39,15 @@ class ExecuTorchRunner:
             feed = [x] if self.z is None else [x, self.z]
             outs.append(self.method.execute(feed)[0].numpy()[0].copy())  # the output buffer is reused
         return np.stack(outs)
+
+
+def delegate_blob(program, delegate) -> bytes:
+    """The bytes a deserialized program holds for one delegate call (inlined by the deserializer)."""
+    from executorch.exir.schema import DataLocation
+
+    if delegate.processed.location != DataLocation.INLINE:
+        raise InvdnError(f"delegate {delegate.id}: data not inlined after deserializing")
+    return program.backend_delegate_data[delegate.processed.index].data
 
 
 def load(path: Path, entry: dict, threads: int | None = None) -> ExecuTorchRunner:
