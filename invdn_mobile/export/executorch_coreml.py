@@ -4,8 +4,8 @@ backend hands the delegated ML Program to Core ML).
 
 The delegate blob inside the ``.pte`` is the ML Program package itself (a flattened folder):
 :func:`~invdn_mobile.runtimes.executorch_coreml.extract` reads it back, so the program the phone would run is executed
-here by the project's ML Program reference evaluator (:mod:`invdn_mobile.runtimes.coreml_mil`, FP16 arithmetic) and gated like ``ios-fp16``; :func:`inspect` counts its
-ops and MACs with the Core ML backend's reader.
+here by the project's ML Program reference evaluator (:mod:`invdn_mobile.runtimes.coreml_mil`, FP16 arithmetic)
+and gated like ``ios-fp16``; :func:`inspect` counts its ops and MACs with the Core ML backend's reader.
 """
 
 from __future__ import annotations
