@@ -167,3 +167,26 @@ def test_ingest_refuses_a_malformed_app_file(tmp_path, records, args, message):
     assert result.output.strip().startswith("error: ") and len(result.output.strip().splitlines()) == 1
     assert message in result.output
     assert not results.exists() or not list(results.iterdir())
+
+
+def test_int8_search_groups_cover_every_convolution(tiny_weights):
+    """The sensitivity hooks: every convolution (forward and reverse pass, the Haar inverse included) belongs to one
+    named group; keeping every group in float gives back the float network exactly, quantizing all of them does not."""
+    require_module("executorch")
+    from invdn_mobile.denoise import load_denoiser
+    from invdn_mobile.export import executorch
+    from invdn_mobile.export.photos import calibration_data
+    from invdn_mobile.model import Denoiser
+
+    denoiser, _ = load_denoiser(tiny_weights, None, torch.device("cpu"))
+    model = executorch.fp32_model(Denoiser(denoiser.model, tile=(16, 16)).eval(), 16)
+    groups = executorch.layer_groups(model)
+    assert all(groups) and any(label.endswith("haar") for label in groups)
+    patterns = [p for pats in groups.values() for p in pats]
+    convs = [n for n in model.graph.graph.nodes if n.op == "call_function" and "conv" in str(n.target)]
+    assert convs and all(executorch._keeps_float(n, patterns) for n in convs)
+    calib = calibration_data(None, 16, 2, None)
+    x = calib[0]["image"]
+    want = executorch.run_model(model, x)
+    assert np.array_equal(executorch.run_model(executorch.quantize_int8(model, calib, patterns), x), want)
+    assert np.abs(executorch.run_model(executorch.quantize_int8(model, calib, []), x) - want).max() > 1e-4
