@@ -212,7 +212,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "numpy", "invdn-mobile"):
+    for name in ("onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "executorch", "numpy", "invdn-mobile"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
