@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	# torch first and pinned: the local CPU wheel (an unpinned torch pulls gigabytes of CUDA)
 	$(VENV)/bin/pip install --quiet torch==2.13.0
 	# everything else at the versions resolved and tested together (constraints.txt: scripts/constraints.py writes it)
-	$(VENV)/bin/pip install --quiet -e '.[train,export-onnx,export-tflite,export-coreml,bench,dev]' -c constraints.txt
+	$(VENV)/bin/pip install --quiet -e '.[train,export-onnx,export-tflite,export-coreml,export-executorch,bench,dev]' -c constraints.txt
 	$(PY) -m pip check
 	touch $@
 

@@ -31,7 +31,7 @@ from invdn_mobile.tiling import default_overlap, plan, run_tiled
 
 TileFn = Callable[[np.ndarray], np.ndarray]
 NAMED_SIZES = {"12mp": (3000, 4000), "4k": (2160, 3840), "1080p": (1080, 1920)}
-RUNTIME_BACKENDS = {"onnxruntime": "onnxruntime-cpu", "litert": "litert-xnnpack"}
+RUNTIME_BACKENDS = {"onnxruntime": "onnxruntime-cpu", "litert": "litert-xnnpack", "executorch": "executorch-xnnpack"}
 PEAK_KEY = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8", "int8dyn": "int8"}
 
 
@@ -211,7 +211,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "numpy", "invdn-mobile"):
+    for name in ("onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "executorch", "numpy", "invdn-mobile"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

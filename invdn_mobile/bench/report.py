@@ -29,6 +29,13 @@ TARGET_QUESTIONS = (
         ("tflite", "onnx"),
         "compact",
     ),
+    (
+        "ExecuTorch CPU",
+        ("phone", "tablet", "server", "desktop"),
+        ("executorch-xnnpack",),
+        ("executorch",),
+        "compact",
+    ),
     ("iOS", ("phone", "tablet"), ("coreml-ane", "coreml-gpu", "coreml-cpu", "coreml-all"), ("coreml",), "compact"),
     ("Web", ("browser",), ("ort-web-wasm", "ort-web-webgpu"), ("onnx",), "compact"),
     (

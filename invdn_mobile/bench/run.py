@@ -121,10 +121,16 @@ def save(doc: dict, path: Path) -> Path:
     return path
 
 
-def ingest(path: Path, folder: Path = RESULTS_DIR) -> Path:
+def ingest(path: Path, folder: Path = RESULTS_DIR, cores: int | None = None, soc: str | None = None) -> Path:
     """Validate a results file (e.g. from a demo app's benchmark mode) and add it to ``folder``; a name already taken
-    by a different file gets a numbered suffix."""
-    doc = schema.load(path)
+    by a different file gets a numbered suffix. A results file of ExecuTorch's benchmark apps is mapped into the
+    schema first (``cores`` and ``soc``: the facts those files do not record)."""
+    from invdn_mobile.bench import executorch_app
+
+    raw = schema.read_json(path)
+    if executorch_app.is_app_results(raw):
+        raw = executorch_app.to_results(raw, Path(path), cores, soc)
+    doc = schema.validate(raw, str(path))
     target = results_path(doc, folder)
     n = 2
     while target.exists() and json.loads(target.read_text()) != doc:

@@ -34,6 +34,11 @@ def validate(doc: object, where: str = "results") -> dict:
 
 def load(path: Path) -> dict:
     """Read and validate one results file; every problem is one :class:`InvdnError` line."""
+    return validate(read_json(path), str(path))
+
+
+def read_json(path: Path) -> object:
+    """The JSON in ``path``; one :class:`InvdnError` line when it cannot be read or parsed."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -45,4 +50,4 @@ def load(path: Path) -> dict:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvdnError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    return validate(doc, str(path))
+    return doc

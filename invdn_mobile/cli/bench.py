@@ -133,11 +133,16 @@ def run(
 def ingest(
     file: Annotated[Path, typer.Argument(help="A results JSON file (e.g. from a demo app's benchmark mode).")],
     results: Annotated[Path, typer.Option(help="Results folder.")] = Path("benchmarks/results"),
+    cores: Annotated[
+        int | None, typer.Option(help="ExecuTorch benchmark-app results: the phone's CPU core count (not recorded).")
+    ] = None,
+    soc: Annotated[str | None, typer.Option(help="ExecuTorch benchmark-app results: the phone's SoC name.")] = None,
 ) -> None:
-    """Validate a results file against the schema and add it to the results folder."""
+    """Validate a results file against the schema and add it to the results folder (a results file of ExecuTorch's
+    benchmark apps, Android Minibench or the Apple benchmark app, is mapped into the schema first)."""
     from invdn_mobile.bench.run import ingest as ingest_file
 
-    path = ingest_file(file, results)
+    path = ingest_file(file, results, cores, soc)
     typer.echo(f"added {path}")
 
 

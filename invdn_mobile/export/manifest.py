@@ -130,6 +130,7 @@ def describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, w
         "macs": {"graph": report["macs"], "torch_denoiser": torch_macs}
         | ({"by_input_type": report["macs_by_input_type"]} if "macs_by_input_type" in report else {}),
         "ops": report["ops"],
+        **({"delegation": report["delegation"]} if "delegation" in report else {}),  # which ops a delegate took
         "max_rank": report["max_rank"],
         "bytes": size_bytes(path),
         "sha256": sha256(path),
@@ -184,6 +185,8 @@ def tool_versions() -> dict[str, str]:
         "ai-edge-litert",
         "ai-edge-quantizer",
         "coremltools",
+        "executorch",
+        "torchao",
     ):
         try:
             out[dist] = metadata.version(dist)

@@ -115,6 +115,31 @@ register(
         image_io=True,
     )
 )
+register(
+    Format(
+        name="executorch",
+        suffix=".pte",
+        precisions=("fp32", "int8"),
+        layout="NCHW",
+        backend="invdn_mobile.export.executorch",
+        runtime="executorch",  # ExecuTorch's runtime with the XNNPACK delegate, as on a phone's CPU
+        extra="export-executorch",
+        needs_calibration=("int8",),
+        options=("keep_float",),
+    )
+)
+register(
+    Format(
+        name="executorch-coreml",
+        suffix=".pte",
+        precisions=("fp16",),
+        layout="NCHW",
+        backend="invdn_mobile.export.executorch_coreml",
+        # the delegated ML Program, unpacked from the .pte and run by the reference evaluator (FP16 arithmetic)
+        runtime="executorch-coreml-mil",
+        extra="export-executorch",
+    )
+)
 
 
 def get_format(name: str) -> Format:

@@ -27,6 +27,8 @@ RUNTIMES = {
     "onnxruntime": "invdn_mobile.runtimes.onnxrt:load",
     "litert": "invdn_mobile.runtimes.litert:load",
     "coreml-mil": "invdn_mobile.runtimes.coreml_mil:load",
+    "executorch": "invdn_mobile.runtimes.executorch_rt:load",
+    "executorch-coreml-mil": "invdn_mobile.runtimes.executorch_coreml:load",
 }
 
 
