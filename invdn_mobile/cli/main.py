@@ -53,7 +53,7 @@ COMMANDS = [
     (calibrate, "calibrate", TRAIN, "Fit the weights' noise-adaptive strength curve."),
     (qat, "qat", TRAIN, "Quantization-aware fine-tuning for every-op INT8 export."),
     (photos, "photos", TRAIN, "Build the training photo folders from Debian's wallpaper packages."),
-    (export, "export", EXPORT, "Export to ONNX / TFLite / Core ML and gate each artifact."),
+    (export, "export", EXPORT, "Export to ONNX / TFLite / Core ML / ExecuTorch and gate each artifact."),
     (parity, "parity", EXPORT, "Check exported artifacts against PyTorch and clean photos."),
     (golden, "golden", EXPORT, "Write the golden vectors the demo apps are tested against."),
     (web, "web", DEMO, "Serve the browser demo."),
