@@ -23,6 +23,8 @@ EXTRAS = {
     "ai_edge_quantizer": ("ai-edge-quantizer", "export-tflite"),
     "ai_edge_litert": ("ai-edge-litert", "export-tflite"),
     "coremltools": ("coremltools", "export-coreml"),
+    "executorch": ("executorch", "export-executorch"),
+    "torchao": ("torchao", "export-executorch"),
     "bm3d": ("bm3d", "train"),
     "matplotlib": ("matplotlib", "bench"),
     "jsonschema": ("jsonschema", "bench"),

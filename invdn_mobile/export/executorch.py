@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.errors import InvdnError
 from invdn_mobile.export.registry import ExportOptions
+from invdn_mobile.extras import need
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes.executorch_rt import delegate_blob
@@ -34,12 +35,8 @@ CONV_NODES = ("XNNConv2d", "XNNDepthwiseConv2d", "XNNConvTranspose2d")
 
 
 def _require():
-    try:
-        with quiet():
-            import executorch.exir  # noqa: F401
-            from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner  # noqa: F401
-    except ImportError:
-        raise missing_extra("executorch", "export-executorch") from None
+    need("executorch.exir", silent=True)
+    need("executorch.backends.xnnpack.partition.xnnpack_partitioner", silent=True)
 
 
 def example(denoiser: Denoiser, tile: int) -> tuple[torch.Tensor, ...]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.extras import need
 from invdn_mobile.quiet import quiet
 from invdn_mobile.runtimes import manifest_z
 from invdn_mobile.runtimes.coreml_mil import MilRunner
@@ -19,11 +20,8 @@ REFERENCE_MAGIC = b"CMJR"  # a blob that names a shared-data entry instead of ho
 
 def extract(path: Path, folder: Path) -> Path:
     """Unpack the one Core ML program a ``.pte`` delegates to into ``folder``; its ``.mlpackage``."""
-    try:
-        from executorch.backends.apple.coreml import executorchcoreml
-        from executorch.exir._serialize._program import deserialize_pte_binary
-    except ImportError:
-        raise missing_extra("executorch", "export-executorch") from None
+    executorchcoreml = need("executorch.backends.apple.coreml.executorchcoreml")
+    deserialize_pte_binary = need("executorch.exir._serialize._program").deserialize_pte_binary
 
     with quiet():
         pte = deserialize_pte_binary(Path(path).read_bytes())

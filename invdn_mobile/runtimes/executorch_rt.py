@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from invdn_mobile.errors import InvdnError, missing_extra
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.extras import need
 from invdn_mobile.runtimes import manifest_z
 
 
@@ -18,12 +19,10 @@ class ExecuTorchRunner:
     evaluator = "executorch-xnnpack"
 
     def __init__(self, program: Path | bytes, z: np.ndarray | None = None, threads: int | None = None) -> None:
-        try:
-            import torch
-            from executorch.extension.pybindings import portable_lib
-            from executorch.runtime import Runtime
-        except ImportError:
-            raise missing_extra("executorch", "export-executorch") from None
+        import torch
+
+        portable_lib = need("executorch.extension.pybindings.portable_lib")
+        Runtime = need("executorch.runtime").Runtime  # noqa: N806
         if threads:
             portable_lib._unsafe_reset_threadpool(int(threads))
         self.threads = portable_lib._threadpool_get_thread_count()
