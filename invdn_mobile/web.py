@@ -28,7 +28,7 @@ from invdn_mobile.export.manifest import read_manifest, sha256
 from invdn_mobile.export.run import ExportJob, export_artifacts
 from invdn_mobile.export.targets import get_target, load_targets
 from invdn_mobile.model.checkpoint import load_weights, read_meta
-from invdn_mobile.parity import DEFAULT_NOISES
+from invdn_mobile.parity import DEFAULT_NOISES, PHOTO_SETS
 from invdn_mobile.tiling import tiling_spec
 
 WEB_DEMO = Path(__file__).resolve().parent.parent / "web_demo"
@@ -156,6 +156,7 @@ def ensure_exported(
     calibration: Path | None = None,
     noises: tuple[str, ...] | None = None,
     log: Callable[[str], None] = print,
+    sets: tuple[str, ...] = PHOTO_SETS,
 ) -> Model | None:
     """Reuse ``target``'s artifact in ``export_root/<target>`` when its weights and tile match, else export it (with
     the parity gate). None when the fresh export failed its gate."""
@@ -180,7 +181,7 @@ def ensure_exported(
     model, meta = load_weights(path, None if weights else variant)
     job = ExportJob(
         model, meta, path, "onnx", target.precision, out_dir, tile, target.z_input_variant, images, calibration,
-        noises or DEFAULT_NOISES, options=options,
+        noises or DEFAULT_NOISES, sets, options=options,
     )  # fmt: skip
     result = export_artifacts(job, log=lambda msg: log(f"  {msg}"))
     entry = next(e for e in result.entries if not e["z"]["as_input"])

@@ -165,7 +165,7 @@ def test_a_broken_weight_inside_an_mlpackage_fails_its_parity(tmp_path, tiny_wei
 
     Image.open(sorted(sample_clean.iterdir())[0]).crop((100, 100, 164, 164)).save(photos / "a.png")
     out = tmp_path / "out"
-    args = ["--images", str(photos), "--weights", str(tiny_weights), "--noise", "awgn:15"]
+    args = ["--images", str(photos), "--set", "heldout", "--weights", str(tiny_weights), "--noise", "awgn:15"]
     runner = CliRunner()
     result = runner.invoke(
         app, ["export", "--format", "coreml", "--precision", "fp32", "--tile", "32", "-o", str(out), *args]

@@ -25,7 +25,7 @@ def fp32_export(tmp_path_factory, tiny_weights, photos, sample_clean):
     result = runner.invoke(
         app,
         ["export", "--format", "executorch", "--precision", "fp32", "--tile", str(TILE), "-o", str(out),
-         "--weights", str(tiny_weights), "--images", str(photos)],
+         "--weights", str(tiny_weights), "--images", str(photos), "--set", "heldout"],
     )  # fmt: skip
     return out, result
 
@@ -84,7 +84,9 @@ def test_a_program_with_a_scaled_weight_fails_its_gate(fp32_export, tiny_weights
         conv.weight.mul_(1.5)
     model = Denoiser(denoiser.model, tile=(TILE, TILE), seed=entries[0]["z"]["seed"], z_scale=entries[0]["z"]["scale"])
     executorch.export(model, "fp32", TILE, broken / name)
-    result = runner.invoke(app, ["parity", str(broken / name), "--images", str(photos), "--weights", str(tiny_weights)])
+    result = runner.invoke(
+        app, ["parity", str(broken / name), "--images", str(photos), "--set", "heldout", "--weights", str(tiny_weights)]
+    )
     assert result.exit_code == 1, result.output
     assert "| fail: max abs error" in result.stdout and "status: 0 pass, 1 fail, 0 unverified" in result.stdout
 

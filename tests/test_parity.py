@@ -35,7 +35,7 @@ def fp32_export(tmp_path_factory, weights, photos):
     result = runner.invoke(
         app,
         ["export", "--format", "onnx", "--precision", "fp32", "--tile", str(TILE), "-o", str(out)]
-        + ["--weights", str(weights), "--images", str(photos), "--no-z-variant"],
+        + ["--weights", str(weights), "--images", str(photos), "--set", "heldout", "--no-z-variant"],
     )
     assert result.exit_code == 0, result.output
     (entry,) = json.loads((out / "manifest.json").read_text())["artifacts"]
@@ -60,7 +60,9 @@ def _broken(tmp_path, fp32_export, edit, precision="fp32"):
 
 
 def _parity(path, photos, weights):
-    return runner.invoke(app, ["parity", str(path), "--images", str(photos), "--weights", str(weights)])
+    return runner.invoke(
+        app, ["parity", str(path), "--images", str(photos), "--set", "heldout", "--weights", str(weights)]
+    )
 
 
 def _scale_a_weight(factor):
@@ -166,7 +168,7 @@ def test_fp16_compute_gate_fails_weights_that_overflow_fp16(tmp_path, tiny_weigh
     result = runner.invoke(
         app,
         ["export", "--format", "onnx", "--precision", "fp16", "--tile", "16", "-o", str(out), "--no-z-variant"]
-        + ["--weights", str(overflow), "--images", str(photos), "--noise", "awgn:15"],
+        + ["--weights", str(overflow), "--images", str(photos), "--set", "heldout", "--noise", "awgn:15"],
     )
     assert result.exit_code == 1, result.output
     (entry,) = json.loads((out / "manifest.json").read_text())["artifacts"]

@@ -29,6 +29,7 @@ def test_shipped_recipes_load_and_only_set_options_their_format_reads():
         reads = set(FORMATS[t.format].options) | set(targets._COMMON) | {"keep_float_from"}
         assert t.model_fields_set <= reads, (t.name, t.model_fields_set - reads)
         assert isinstance(t.options(t.variant), ExportOptions)
+        assert t.in_all or len(t.left_out) > 20, t.name  # a recipe left out of `export all` says why
     # one list, one search: web-int8 shares onnx-int8's (the same graph and quantizer)
     assert loaded["web-int8"].keep_float == loaded["onnx-int8"].keep_float
     assert len(loaded["web-int8"].options("compact").keep_float) > 5
@@ -49,6 +50,8 @@ def test_shipped_recipes_load_and_only_set_options_their_format_reads():
         ("equalize = true\n", "equalize: needs full_integer = true"),
         ('variants = ["compact"]\n', "give variant or variants, not both"),
         ('keep_float = {huge = ["a"]}\n', "keep_float: unknown variants ['huge']"),
+        ("in_all = false\n", "in_all = false needs left_out"),
+        ('left_out = "slow"\n', "left_out is for a recipe with in_all = false"),
     ],
 )
 def test_a_bad_recipe_is_one_line_naming_file_key_and_reason(tmp_path, text, message):

@@ -20,6 +20,16 @@ ImagesOpt = Annotated[
         show_default=False,
     ),
 ]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Parity photo set (repeatable): 'heldout' (the --images folder) and 'stress' (generated photos of "
+        "saturated colours, highlights, edges, stripes, text, gradients, colour speckle, and scikit-image photos no "
+        "other set uses; docs/int8.md) [default: both].",
+        show_default=False,
+    ),
+]
 NoiseOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -29,6 +39,16 @@ NoiseOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _sets(sets: list[str] | None) -> tuple[str, ...]:
+    from invdn_mobile.errors import InvdnError
+    from invdn_mobile.parity import PHOTO_SETS
+
+    for name in sets or ():
+        if name not in PHOTO_SETS:
+            raise InvdnError(f"--set {name}: unknown photo set (choose from {', '.join(PHOTO_SETS)})")
+    return tuple(dict.fromkeys(sets)) if sets else PHOTO_SETS
 
 
 def _noises(noise: list[str] | None) -> tuple[str, ...]:
@@ -56,6 +76,7 @@ def export(
     weights: WeightsOpt = None,
     variant: VariantOpt = None,
     images: ImagesOpt = None,
+    photo_sets: SetOpt = None,
     calibration: Annotated[
         Path | None,
         typer.Option(help="Clean photos for INT8 calibration [default: samples/calibration].", show_default=False),
@@ -120,7 +141,7 @@ def export(
     runs = plan(target or target_opt, fmt, precision, variant, weights is not None, cpu_only)
     if tile is not None:
         check_options(tile, None, whole=False)
-    noises = _noises(noise)
+    noises, sets = _noises(noise), _sets(photo_sets)
     one_job = len({job.name for job, _ in runs}) == 1
     groups, statuses, started = [], [], time.monotonic()
     for job, model_variant in runs:
@@ -134,7 +155,7 @@ def export(
             options = replace(options, **_sensitivity(job, model, meta, images, calibration, tile or job.tile))
         spec = ExportJob(
             model, meta, path, job.format, job.precision, out_dir, tile or job.tile, z_variant and job.z_input_variant,
-            images, calibration, noises, options=options,
+            images, calibration, noises, sets, left_out=job.left_out, options=options,
         )  # fmt: skip
         with output_dir(out_dir):  # a failed export leaves no empty folder
             result = export_artifacts(spec, log=lambda msg: typer.echo(f"  {msg}"))
@@ -143,7 +164,9 @@ def export(
     typer.echo(markdown([row for group in groups for row in group]))
     typer.echo(count_line(statuses))
     # the main job as the README runs it: its table is the committed record (benchmarks/parity.json and .md)
-    canonical = (target or target_opt) == "all" and not any((out, tile, images, noise, weights, variant, keep_float))
+    canonical = (target or target_opt) == "all" and not any(
+        (out, tile, images, noise, photo_sets, weights, variant, keep_float)
+    )
     if canonical and not sensitivity:
         for path in record_export_all(groups, time.monotonic() - started):
             typer.echo(f"wrote {path}", err=True)
@@ -193,6 +216,7 @@ def parity(
         list[Path], typer.Argument(help="Artifacts, export folders (with manifest.json), or folders of them.")
     ],
     images: ImagesOpt = None,
+    photo_sets: SetOpt = None,
     noise: NoiseOpt = None,
     weights: WeightsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
@@ -205,8 +229,8 @@ def parity(
         ),
     ] = False,
 ) -> None:
-    """Execute artifacts on the held-out parity set against the PyTorch FP32 denoiser and the clean photos; print
-    each row with its status (pass, fail, unverified) and exit non-zero when any fails."""
+    """Execute artifacts on the parity set (held-out and stress photos) against the PyTorch FP32 denoiser and the
+    clean photos; print each row with its status (pass, fail, unverified) and exit non-zero when any fails."""
     from invdn_mobile.export.manifest import entry_for, read_manifest, weights_for_entry
     from invdn_mobile.export.registry import get_format
     from invdn_mobile.export.run import check_artifact, parity_reference
@@ -222,7 +246,7 @@ def parity(
         if not folders:
             fail(f"{p}: no manifest.json in it or in its folders (not an export folder)")
         entries += [(f / e["file"], e) for f in folders for e in read_manifest(f)]
-    noises = _noises(noise)
+    noises, sets = _noises(noise), _sets(photo_sets)
     groups = []
     for path, entry in entries:
         if recorded:
@@ -234,7 +258,7 @@ def parity(
         wpath = weights_for_entry(entry, weights)
         model, _ = load_weights(wpath)
         z = entry["z"]
-        pset = parity_reference(model, wpath, entry["tile"][0], z["seed"], z["scale"], images, noises)
+        pset = parity_reference(model, wpath, entry["tile"][0], z["seed"], z["scale"], images, noises, sets)
         groups.append(check_artifact(path, entry, fmt, pset))
         for r in groups[-1]:
             r.artifact = f"{path.parent.name}/{path.name}"
@@ -249,3 +273,54 @@ def parity(
     bad = [path.name for (path, _), status in zip(entries, statuses) if status == "fail"]
     if bad and not recorded:
         fail(f"parity gate failed: {', '.join(bad)}", 1)
+
+
+@cli_errors
+def ranges(
+    target: Annotated[str, typer.Argument(help="An INT8 recipe name (e.g. android-npu-int8-s16).")],
+    variant: VariantOpt = None,
+    tile: Annotated[int, typer.Option("--tile", help="Tile of the cases and calibration crops.")] = 128,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="Clean photos for INT8 calibration [default: samples/calibration].", show_default=False),
+    ] = None,
+    generated: Annotated[
+        bool,
+        typer.Option(
+            "--generated/--photos-only",
+            help="Calibrate as the export does, with the generated stress crops (default), or on the photos only "
+            "(the calibration before issue 31).",
+        ),
+    ] = True,
+    headroom: Annotated[
+        float,
+        typer.Option(
+            "--headroom", min=1.0, help="Widen every calibrated range about its middle by this factor (1: as seen)."
+        ),
+    ] = 1.0,
+    top: Annotated[int, typer.Option("--top", help="Tensors shown.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every tensor as JSON.")] = False,
+) -> None:
+    """Range coverage of a recipe's INT8 calibration on the stress photos: for each tensor of the every-op INT8
+    graph (its exact rewrites applied), the range calibrated on the calibration crops against the range the stress
+    photos reach, the fraction of values that saturate, and what clamping them costs in dB (per coupling, then per
+    tensor in the costliest two). Cases where the float model leaves its domain are left out, as the gate does.
+
+    Example: `invdn ranges android-npu-int8-s16 --variant compact`."""
+    from invdn_mobile.denoise import resolve_weights
+    from invdn_mobile.export.ranges import for_recipe
+    from invdn_mobile.export.targets import get_target
+    from invdn_mobile.model.checkpoint import load_weights
+    from invdn_mobile.tiling import check_options
+
+    recipe = get_target(target)
+    if recipe.precision != "int8" or recipe.format == "coreml":
+        fail(f"{target}: not an INT8 recipe that calibrates activation ranges")
+    check_options(tile, None, whole=False)
+    model, meta = load_weights(resolve_weights(None, variant or recipe.variant), variant or recipe.variant)
+    result = for_recipe(recipe, model, meta, tile, calibration, generated, headroom=headroom)
+    if as_json:
+        typer.echo(json.dumps({"cases": result.cases, "groups": result.groups,
+                               "tensors": [t.to_dict() for t in result.tensors]}))  # fmt: skip
+    else:
+        typer.echo(result.table(top))

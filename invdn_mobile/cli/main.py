@@ -12,7 +12,7 @@ import typer
 from invdn_mobile import __version__
 from invdn_mobile.cli.bench import bench, report
 from invdn_mobile.cli.denoise import denoise
-from invdn_mobile.cli.export import export, parity
+from invdn_mobile.cli.export import export, parity, ranges
 from invdn_mobile.cli.info import info
 from invdn_mobile.cli.noise import generate_noise, noise
 from invdn_mobile.cli.target import target
@@ -55,6 +55,7 @@ COMMANDS = [
     (photos, "photos", TRAIN, "Build the training photo folders from Debian's wallpaper packages."),
     (export, "export", EXPORT, "Export to ONNX / TFLite / Core ML / ExecuTorch and gate each artifact."),
     (parity, "parity", EXPORT, "Check exported artifacts against PyTorch and clean photos."),
+    (ranges, "ranges", EXPORT, "Range coverage of a recipe's INT8 calibration on the stress photos."),
     (golden, "golden", EXPORT, "Write the golden vectors the demo apps are tested against."),
     (web, "web", DEMO, "Serve the browser demo."),
     (report, "report", DEMO, "Generate benchmarks/REPORT.md and report.html."),

@@ -119,9 +119,9 @@ class QuantSim:
 
     ``mode``: ``float`` (no quantization), ``observe`` (record ranges), ``quant`` (fake-quantize with ``ranges``).
     ``only`` (in ``quant`` mode): quantize only points whose name starts with one of these prefixes (per-layer
-    sensitivity); ``weights``: fake-quantize conv weights too; ``bits``: activation bits per point (default 8; a
-    callable of the point's name, for mixed-precision studies); ``per_channel``: a range per channel instead of per
-    tensor (a bound, see :func:`fake_quant_channels`)."""
+    sensitivity; ``exact``: only the points of these names); ``weights``: fake-quantize conv weights too; ``bits``:
+    activation bits per point (default 8; a callable of the point's name, for mixed-precision studies);
+    ``per_channel``: a range per channel instead of per tensor (a bound, see :func:`fake_quant_channels`)."""
 
     def __init__(self, denoiser: Denoiser) -> None:
         self.d = denoiser
@@ -130,6 +130,7 @@ class QuantSim:
         self.stats: dict[str, Stats] = {}
         self.ranges: dict[str, tuple[float, float]] = {}
         self.only: tuple[str, ...] | None = None
+        self.exact: set[str] | None = None  # quantize only the points of exactly these names
         self.weights = True
         self.bits = lambda name: 8
         self.per_channel = False
@@ -138,6 +139,8 @@ class QuantSim:
 
     # --- quantization points ---
     def _active(self, name: str) -> bool:
+        if self.exact is not None:
+            return name in self.exact
         return self.only is None or name.startswith(self.only)
 
     def a(self, name: str, t: torch.Tensor) -> torch.Tensor:
@@ -159,21 +162,24 @@ class QuantSim:
         y = (F.conv_transpose2d if transpose else F.conv2d)(x, weight, bias, **kw)
         return self.a(name, y)
 
-    def calibrate(self, method: str = "minmax", overrides: dict[str, str] | None = None) -> None:
-        """Turn the observed statistics into ``ranges`` (``overrides``: point-name prefix -> method)."""
+    def calibrate(self, method: str = "minmax", overrides: dict[str, str] | None = None, headroom: float = 1.0) -> None:
+        """Turn the observed statistics into ``ranges`` (``overrides``: point-name prefix -> method); ``headroom``
+        widens each range about its middle by that factor (1: as observed), for values calibration did not see."""
         for name, s in self.stats.items():
             m = next((v for k, v in (overrides or {}).items() if name.startswith(k)), method)
-            self.ranges[name] = range_of(s.values(), m, s.lo, s.hi) if m != "minmax" else (s.lo, s.hi)
+            lo, hi = range_of(s.values(), m, s.lo, s.hi) if m != "minmax" else (s.lo, s.hi)
+            mid, half = (lo + hi) / 2, (hi - lo) / 2 * headroom
+            self.ranges[name] = (mid - half, mid + half)
 
-    def observe(self, feeds: list[torch.Tensor], method: str = "minmax") -> None:
+    def observe(self, feeds: list[torch.Tensor], method: str = "minmax", headroom: float = 1.0) -> None:
         """Record every point's range afresh in float on ``feeds`` (what the converter calibrates), turn it into
-        ``ranges`` and leave ``mode`` at ``quant``."""
+        ``ranges`` (with ``headroom``) and leave ``mode`` at ``quant``."""
         self.stats.clear()
         self.mode = "observe"
         with torch.no_grad():
             for f in feeds:
                 self(f)
-        self.calibrate(method)
+        self.calibrate(method, headroom=headroom)
         self.mode = "quant"
 
     def score(self, teacher, noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:

@@ -41,10 +41,43 @@ def sample_photos(kind: str, given: Path | None = None) -> Path:
     raise InvdnError(f"no samples/{kind} folder here or in the package's checkout: pass {option} DIR (clean photos)")
 
 
-def calibration_data(photos_dir: Path | None, tile: int, count: int, z: np.ndarray | None, seed: int = 0) -> list[dict]:
-    """``count`` noisy ``tile`` crops (training noise mixture) from clean photos (default ``samples/calibration``), as
-    NCHW feeds ``{"image", "z"}`` (backends convert the layout)."""
+def generated_crops(tile: int, seed: int, denoiser) -> np.ndarray:
+    """The generated stress photos of the calibration seeds (never the parity gate's), one ``tile`` crop each (their
+    centre; mirrored up to the tile where the photo is smaller), with the training noise mixture and stored as 8-bit
+    values; only the crops on which ``denoiser`` (the PyTorch FP32 model at this tile and z) stays within its domain
+    (:data:`~invdn_mobile.gates.INT8_GATE`'s margin around [0, 1]): where the float model itself fails, its
+    activations are no range to calibrate for (they would widen every range for nothing). NCHW float32."""
+    from invdn_mobile.gates import INT8_GATE
+    from invdn_mobile.parity import in_domain
+    from invdn_mobile.stress import calibration_photos
+
+    crops = []
+    for _, clean in calibration_photos():
+        h, w = clean.shape[:2]
+        if h < tile or w < tile:
+            clean = np.pad(clean, ((0, max(0, tile - h)), (0, max(0, tile - w)), (0, 0)), mode="symmetric")
+        y, x = (clean.shape[0] - tile) // 2, (clean.shape[1] - tile) // 2
+        crops.append(clean[y : y + tile, x : x + tile].transpose(2, 0, 1))
+    clean_t = torch.from_numpy(np.ascontiguousarray(np.stack(crops)))
+    noisy = parse_noise(CALIBRATION_NOISE)(clean_t, torch.Generator().manual_seed(seed))
+    noisy = torch.round(noisy.clamp(0, 1) * 255.0) / 255.0
+    keep = []
+    with torch.no_grad():
+        for item in noisy:
+            out = denoiser(item[None])
+            keep.append(in_domain(out.numpy(), INT8_GATE.domain))
+    return noisy[torch.tensor(keep, dtype=torch.bool)].numpy()
+
+
+def calibration_data(
+    photos_dir: Path | None, tile: int, count: int, z: np.ndarray | None, seed: int = 0, denoiser=None
+) -> list[dict]:
+    """``count`` noisy ``tile`` crops (training noise mixture) from clean photos (default ``samples/calibration``),
+    and with ``denoiser`` (the PyTorch FP32 model at this tile and z) the generated stress crops it handles
+    (:func:`generated_crops`), as NCHW feeds ``{"image", "z"}`` (backends convert the layout)."""
     _, noisy = noisy_crops(sample_photos("calibration", photos_dir), tile, count, seed)
+    if denoiser is not None:
+        noisy = np.concatenate([noisy, generated_crops(tile, seed, denoiser)])
     feeds = []
     for item in noisy:
         feed = {"image": item[None].astype(np.float32)}

@@ -17,7 +17,15 @@ from invdn_mobile.export.registry import ExportOptions, check_precision, get_for
 from invdn_mobile.gates import FP16_COMPUTE_GATE, GATES
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.macs import model_macs
-from invdn_mobile.parity import DEFAULT_NOISES, combined_status, fp16_compute_row, measure, parity_set, unverified_row
+from invdn_mobile.parity import (
+    DEFAULT_NOISES,
+    PHOTO_SETS,
+    combined_status,
+    fp16_compute_row,
+    measure,
+    parity_set,
+    unverified_row,
+)
 from invdn_mobile.runtimes import load_runner
 from invdn_mobile.tiling import DEFAULT_TILE, check_options
 
@@ -53,7 +61,10 @@ class ExportJob:
     images: Path | None = None  # parity photos (default samples/heldout)
     calibration: Path | None = None  # INT8 calibration photos (default samples/calibration)
     noises: tuple[str, ...] = DEFAULT_NOISES
+    sets: tuple[str, ...] = PHOTO_SETS  # the parity photo sets (heldout: ``images``; stress: generated and natural)
     calibration_count: int = 16
+    left_out: str = ""  # the recipe is not in `export all`: why (recorded in the manifest)
+    generated_calibration: bool = True  # INT8: also the generated stress crops the float model handles (other seeds)
     options: ExportOptions = ExportOptions()
 
 
@@ -70,7 +81,7 @@ def export_artifacts(job: ExportJob, log=print) -> ExportResult:
     seed, scale = int(z.get("seed", 0)), float(z.get("scale", 1.0))
     variant = job.meta.get("variant") or "custom"
     reference_denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
-    pset = parity_reference(model, job.weights_path, tile, seed, scale, job.images, job.noises)
+    pset = parity_reference(model, job.weights_path, tile, seed, scale, job.images, job.noises, job.sets)
     torch_macs = model_macs(model, tile, tile)["denoiser"]
     result = ExportResult()
     for z_input in (False, True) if job.z_input_variant else (False,):
@@ -80,18 +91,21 @@ def export_artifacts(job: ExportJob, log=print) -> ExportResult:
         z_arr = reference_denoiser.z.numpy() if z_input else None
         calib = None
         if precision in fmt.needs_calibration:
-            calib = calibration_data(job.calibration, tile, job.calibration_count, z_arr)
+            calib = calibration_data(
+                job.calibration, tile, job.calibration_count, z_arr,
+                denoiser=reference_denoiser if job.generated_calibration else None,
+            )  # fmt: skip
         started = time.perf_counter()
         rejected = path.with_name(path.name + ".rejected")
         remove_artifact(rejected)
         with (atomic_dir if fmt.directory else atomic_path)(path) as tmp:
             fmt.module().export(denoiser, precision, tile, tmp, calib, options)
         seconds = time.perf_counter() - started
-        entry = describe(
-            path, fmt, precision, tile, variant, model, z_input, seed, scale, job.weights_path, torch_macs
-        )
+        entry = describe(path, fmt, precision, tile, variant, model, z_input, seed, scale, job.weights_path, torch_macs)
         entry["strength"] = job.meta.get("strength")  # the weights' noise-adaptive strength curve, for the apps
         entry["export_seconds"] = round(seconds, 2)
+        if job.left_out:  # made by name only: why `export all` leaves this recipe out
+            entry["not_in_export_all"] = job.left_out
         if options.accelerators:  # what an app may run it on (Target.accelerators)
             entry["accelerators"] = list(options.accelerators)
         if precision in fmt.needs_calibration:  # INT8 that quantizes activations
@@ -125,15 +139,17 @@ def export_artifacts(job: ExportJob, log=print) -> ExportResult:
     return result
 
 
-def parity_reference(model, weights_path: Path, tile: int, seed: int, scale: float, images: Path | None, noises):
-    """The parity set (default ``samples/heldout`` at every noise level of ``noises``) and the PyTorch FP32 outputs
-    on it, made once per weights/tile/z/photos/noises (``export all`` and ``invdn parity`` meet the same model at the
-    same tile many times)."""
-    images = sample_photos("heldout", images)
-    key = (sha256(weights_path), tile, seed, scale, str(Path(images).resolve()), tuple(noises))
+def parity_reference(
+    model, weights_path: Path, tile: int, seed: int, scale: float, images: Path | None, noises, sets=PHOTO_SETS
+):
+    """The parity set (the photo ``sets``: ``images``, default ``samples/heldout``, and the stress photos, at every
+    noise level of ``noises``) and the PyTorch FP32 outputs on it, made once per weights/tile/z/photos/noises
+    (``export all`` and ``invdn parity`` meet the same model at the same tile many times)."""
+    images = sample_photos("heldout", images) if "heldout" in sets else None
+    key = (sha256(weights_path), tile, seed, scale, str(images and Path(images).resolve()), tuple(noises), tuple(sets))
     if key not in _SETS:
         denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
-        _SETS[key] = parity_set(denoiser, images, tuple(noises), tile)
+        _SETS[key] = parity_set(denoiser, images, tuple(noises), tile, sets=tuple(sets))
     return _SETS[key]
 
 

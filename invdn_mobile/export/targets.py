@@ -39,6 +39,7 @@ class Target(Strict):
     z_input_variant: bool = True  # also export the artifact that takes z as a second input
     description: str = ""
     in_all: bool = True  # made by `invdn export all` (false: only by name, e.g. a recipe that misses its gate today)
+    left_out: str = ""  # with in_all = false: why (written into the manifest of an export by name, and the docs)
     cpu_only: bool = False
     # INT8: layers kept in float (see --sensitivity): one list for every variant, or a table keyed by variant; or
     # the name of the recipe whose list this one shares (the same graph and quantizer)
@@ -83,6 +84,10 @@ class Target(Strict):
                 raise ValueError(f"{key}: needs full_integer = true")
         if isinstance(self.keep_float, dict) and set(self.keep_float) - set(VARIANTS):
             raise ValueError(f"keep_float: unknown variants {sorted(set(self.keep_float) - set(VARIANTS))}")
+        if not self.in_all and not self.left_out.strip():
+            raise ValueError("in_all = false needs left_out = \"why it is not in `export all`\"")
+        if self.in_all and self.left_out:
+            raise ValueError("left_out is for a recipe with in_all = false")
         if self.keep_float_from is not None and "keep_float" in given:
             raise ValueError("give keep_float or keep_float_from, not both")
         return self
@@ -119,7 +124,7 @@ class Target(Strict):
         )
 
 
-_COMMON = ("name", "format", "precision", "tile", "variants", "z_input_variant", "description", "in_all")
+_COMMON = ("name", "format", "precision", "tile", "variants", "z_input_variant", "description", "in_all", "left_out")
 
 
 def parse_target(name: str, data: dict, source: Path | str) -> Target:
