@@ -178,11 +178,99 @@ def run_tiled(
     tiles = iter_tiles(image, p)
     for start in range(0, len(origins), batch):
         chunk = [next(tiles) for _ in range(min(batch, len(origins) - start))]
-        out = fn(np.stack([t.transpose(2, 0, 1) for t in chunk]).astype(np.float32))
+        out = fn(_stack(chunk))
         for k, result in enumerate(out):
-            (y, x), w = origins[start + k], wins[start + k][:, :, None]
-            acc[y : y + p.tile, x : x + p.tile] += result.transpose(1, 2, 0) * w
-            weight[y : y + p.tile, x : x + p.tile] += w
+            _accumulate(acc, weight, result, origins[start + k], wins[start + k], p.tile)
         if on_tile is not None:
             on_tile(len(chunk))
     return (acc / weight)[: p.height, : p.width]
+
+
+def _stack(tiles: list[np.ndarray]) -> np.ndarray:
+    """HWC tiles -> the NCHW float32 batch a tile function takes."""
+    return np.stack([t.transpose(2, 0, 1) for t in tiles]).astype(np.float32)
+
+
+def _accumulate(acc, weight, result: np.ndarray, origin: tuple[int, int], window: np.ndarray, tile: int) -> None:
+    """Add one tile's CHW output, weighted by its window, at ``origin`` of ``acc`` / ``weight`` (HWC)."""
+    (y, x), w = origin, window[:, :, None]
+    acc[y : y + tile, x : x + tile] += result.transpose(1, 2, 0) * w
+    weight[y : y + tile, x : x + tile] += w
+
+
+def run_banded(
+    rows: Callable[[int, int], np.ndarray],
+    fn: Callable[[np.ndarray], np.ndarray],
+    p: TilePlan,
+    emit: Callable[[int, np.ndarray], None],
+    batch: int = 1,
+    on_tile: Callable[[int], None] | None = None,
+    timer=None,
+) -> None:
+    """:func:`run_tiled` in bands of tile rows, for photos too large to hold in float: ``rows(y0, y1)`` gives the
+    photo's rows ``y0:y1`` (HWC float32), read once per tile row; ``emit(y0, out)`` receives each finished band of
+    the blended result, top to bottom (rows ``y0 : y0 + len(out)``), as soon as no later tile touches it. The same
+    tiles, batches, windows and float32 sums in the same order as :func:`run_tiled`: the result is identical.
+
+    Memory: one tile row of input and a tile row (plus one batch) of sums. The next batch of tiles is cut on a worker
+    thread while ``fn`` runs. ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``, ``network``, ``blend``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from invdn_mobile.timer import Timer
+
+    timer = timer or Timer()
+    t, (ph, pw) = p.tile, p.padded
+    wy, wx = axis_windows(p.ys, t), axis_windows(p.xs, t)
+    nx = len(p.xs)
+
+    def band(i: int) -> np.ndarray:  # the padded input rows of tile row i
+        y = p.ys[i]
+        b = rows(y, min(y + t, p.height))
+        pad = ((0, t - b.shape[0]), (0, pw - b.shape[1]), (0, 0))  # rows: only when the photo is under one tile
+        return np.pad(b, pad, mode=PADDING) if pad[0][1] or pad[1][1] else b
+
+    def batches():
+        current = (-1, None)
+        for start in range(0, len(p), batch):
+            chunk = []
+            for k in range(start, min(start + batch, len(p))):
+                i, j = divmod(k, nx)
+                if current[0] != i:
+                    current = (i, band(i))
+                chunk.append(current[1][:, p.xs[j] : p.xs[j] + t])
+            yield start, _stack(chunk)
+
+    def cut(it):
+        with timer("tiles"):
+            return next(it, None)
+
+    top = 0  # first row of the sums held in acc / weight (photo coordinates)
+    acc = np.zeros((0, pw, 3), np.float32)
+    weight = np.zeros((0, pw, 1), np.float32)
+    it = batches()
+    with ThreadPoolExecutor(1, thread_name_prefix="invdn-tiles") as pool:
+        ahead = pool.submit(cut, it)
+        while (item := ahead.result()) is not None:
+            start, tiles = item
+            ahead = pool.submit(cut, it)
+            with timer("network"):
+                out = fn(tiles)
+            with timer("blend"):
+                for k, result in enumerate(out):
+                    i, j = divmod(start + k, nx)
+                    bottom = p.ys[i] + t - top
+                    if bottom > acc.shape[0]:  # grow the held band down to this tile's last row
+                        grow = bottom - acc.shape[0]
+                        acc = np.concatenate([acc, np.zeros((grow, pw, acc.shape[2]), np.float32)])
+                        weight = np.concatenate([weight, np.zeros((grow, pw, 1), np.float32)])
+                    window = np.outer(wy[i], wx[j]).astype(np.float32)
+                    _accumulate(acc, weight, result, (p.ys[i] - top, p.xs[j]), window, t)
+                    if j == nx - 1:  # tile row i done: rows above the next tile row are final
+                        done = min(p.ys[i + 1] if i + 1 < len(p.ys) else ph, p.height)
+                        if done > top:
+                            n = done - top
+                            emit(top, (acc[:n] / weight[:n])[:, : p.width])
+                            acc, weight, top = acc[n:].copy(), weight[n:].copy(), done
+            if on_tile is not None:
+                on_tile(len(out))
+
