@@ -222,7 +222,7 @@ def denoise_file(
 ) -> None:
     """Denoise ``raster`` into the PNG ``target``, streaming: tile rows go through ``fn`` band by band
     (:func:`~invdn_mobile.tiling.run_banded`), each finished band is blended with the noisy rows at ``strength``,
-    quantized and written at once by a worker thread. In memory: the raster's one integer copy and a few bands of
+    quantized and written by a worker thread while the next tiles run. In memory: the raster's one integer copy and a few bands of
     float. The same pixels as :func:`denoise_photo` + :func:`~invdn_mobile.imageio.write_image`. The file appears
     only when complete (atomic); ``tile`` 0 runs the photo whole, in float, as :func:`denoise_photo` does."""
     timer = timer or Timer()
@@ -231,29 +231,32 @@ def denoise_file(
         with timer("network"):
             result = denoise_photo(photo, fn, tile, overlap, multiple, batch, on_tile, strength)
         with timer("encode"):
-            return write_image(target, result)
+            write_image(target, result)
+        return
     height, width = raster.size
     try:
         with atomic_path(target) as tmp, open(tmp, "wb") as file, ThreadPoolExecutor(1, "invdn-png") as pool:
             png = PngWriter(file, height, width, raster.bits, raster.pixels.shape[2], raster.icc)
             pending: deque = deque()
 
-            def write(pixels: np.ndarray) -> None:
-                with timer("encode"):
-                    png.write(pixels)
-
-            def finish(y0: int, out: np.ndarray) -> None:
+            def write(y0: int, out: np.ndarray) -> None:  # on the worker thread
                 y1 = y0 + out.shape[0]
                 with timer("blend"):
                     rgb = blend(raster.rgb(y0, y1), out, strength)
                     pixels = quantize(rgb, raster.bits, raster.gray, raster.alpha(y0, y1))
-                pending.append(pool.submit(write, pixels))
-                while len(pending) > 2:  # the writer keeps at most two bands waiting
-                    pending.popleft().result()
+                with timer("encode"):
+                    png.write(pixels)
+
+            def finish(y0: int, out: np.ndarray) -> None:
+                pending.append(pool.submit(write, y0, out))
+                while len(pending) > 2:  # at most two finished bands wait for the writer
+                    with timer("wait"):
+                        pending.popleft().result()
 
             run_banded(raster.rgb, fn, plan(height, width, tile, overlap, multiple), finish, batch, on_tile, timer)
-            while pending:
-                pending.popleft().result()
+            with timer("wait"):
+                while pending:
+                    pending.popleft().result()
             with timer("encode"):
                 png.close()
     except OSError as exc:

@@ -135,7 +135,7 @@ def open_raster(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Raste
                 frames = getattr(im, "n_frames", 1)
                 if frames > 1 and fmt != "MPO":  # MPO: a camera JPEG with extra views; the first is the photo
                     raise InvdnError(f"{path}: holds {frames} frames (animated or multi-page); give single images")
-                orientation = im.getexif().get(0x0112, 1)
+                orientation = _png_orientation(path) if fmt == "PNG" else im.getexif().get(0x0112, 1)
                 icc = im.info.get("icc_profile") or None
                 array = _decode_cv2(path, head, fmt)
                 if array is None:
@@ -154,6 +154,25 @@ def open_raster(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Raste
     if min(array.shape[:2]) < 1:
         raise InvdnError(f"{path}: image has no pixels")
     return Raster(_orient(array, orientation), 16 if array.dtype == np.uint16 else 8, icc)
+
+
+def _png_orientation(path: Path) -> int:
+    """The EXIF orientation in a PNG's eXIf chunk (1 without one), found by walking the chunk headers: Pillow's
+    ``getexif`` decodes the whole image to look past the pixels."""
+    from PIL import Image
+
+    with path.open("rb") as f:
+        f.seek(8)
+        while len(header := f.read(8)) == 8:
+            length, kind = struct.unpack(">I4s", header)
+            if kind == b"eXIf":
+                exif = Image.Exif()
+                exif.load(f.read(length))
+                return exif.get(0x0112, 1)
+            if kind == b"IEND":
+                break
+            f.seek(length + 4, 1)
+    return 1
 
 
 def _decode_cv2(path: Path, head: bytes, fmt: str) -> np.ndarray | None:
@@ -209,7 +228,7 @@ def _pil_rows(im, y0: int, y1: int, path: Path) -> np.ndarray:
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PNG_LEVEL = 1  # zlib level: photos are noisy, higher levels cost seconds for a few per cent
+PNG_LEVEL = 1  # zlib level 1, run-length matches only (OpenCV's default too): noisy photos gain little from more
 
 
 def quantize(rgb: np.ndarray, bits: int, gray: bool, alpha: np.ndarray | None = None) -> np.ndarray:
@@ -219,7 +238,8 @@ def quantize(rgb: np.ndarray, bits: int, gray: bool, alpha: np.ndarray | None = 
     rgb = np.clip(rgb, 0.0, 1.0)
     if gray:
         rgb = rgb.mean(axis=2, keepdims=True)
-    pixels = np.round(rgb * scale).astype(dtype)
+    rgb *= np.float32(scale)
+    pixels = np.rint(rgb, out=rgb).astype(dtype)
     if alpha is not None:
         pixels = np.concatenate([pixels, alpha.astype(dtype)[:, :, None]], axis=2)
     return pixels
@@ -236,7 +256,7 @@ class PngWriter:
         file.write(PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, colour, 0, 0, 0)))
         if icc:  # profile name, NUL, compression method 0, the zlib-compressed profile
             file.write(_png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(icc)))
-        self._zlib = zlib.compressobj(PNG_LEVEL)
+        self._zlib = zlib.compressobj(PNG_LEVEL, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
         self._above = np.zeros((1, width * channels * bits // 8), np.uint8)
         self.rows = 0
 

@@ -78,7 +78,7 @@ def raster_sigma(raster, band: int = 512) -> float:
     channels = 1 if raster.gray else 3
     counts = np.zeros((channels, 2 * scale + 1), np.int64)
     for y in range(0, h, band):
-        q = raster.pixels[y : min(h, y + band), :w, :channels].astype(np.int32)
+        q = raster.pixels[y : min(h, y + band), :w, :channels].astype(np.int16 if scale == 255 else np.int32)
         k = np.abs(q[0::2, 0::2] - q[0::2, 1::2] - q[1::2, 0::2] + q[1::2, 1::2])
         for c in range(channels):
             counts[c] += np.bincount(k[:, :, c].ravel(), minlength=counts.shape[1])
@@ -93,10 +93,13 @@ def raster_sigma(raster, band: int = 512) -> float:
 
 def blend(noisy: np.ndarray, denoised: np.ndarray, strength: float) -> np.ndarray:
     """``noisy + strength * (denoised - noisy)`` in float32 (strength 1: the model's output, 0: the input)."""
-    noisy = noisy.astype(np.float32)
     if strength >= 1.0:
-        return denoised.astype(np.float32)
-    return noisy + np.float32(strength) * (denoised.astype(np.float32) - noisy)
+        return denoised.astype(np.float32, copy=False)
+    noisy = noisy.astype(np.float32, copy=False)
+    out = np.subtract(denoised, noisy, dtype=np.float32)
+    out *= np.float32(strength)
+    out += noisy
+    return out
 
 
 def optimal_strength(clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray) -> float:

@@ -255,9 +255,9 @@ def run_banded(
             ahead = pool.submit(cut, it)
             with timer("network"):
                 out = fn(tiles)
-            with timer("blend"):
-                for k, result in enumerate(out):
-                    i, j = divmod(start + k, nx)
+            for k, result in enumerate(out):
+                i, j = divmod(start + k, nx)
+                with timer("blend"):
                     bottom = p.ys[i] + t - top
                     if bottom > acc.shape[0]:  # grow the held band down to this tile's last row
                         grow = bottom - acc.shape[0]
@@ -265,12 +265,14 @@ def run_banded(
                         weight = np.concatenate([weight, np.zeros((grow, pw, 1), np.float32)])
                     window = np.outer(wy[i], wx[j]).astype(np.float32)
                     _accumulate(acc, weight, result, (p.ys[i] - top, p.xs[j]), window, t)
+                    n = 0
                     if j == nx - 1:  # tile row i done: rows above the next tile row are final
-                        done = min(p.ys[i + 1] if i + 1 < len(p.ys) else ph, p.height)
-                        if done > top:
-                            n = done - top
-                            emit(top, (acc[:n] / weight[:n])[:, : p.width])
-                            acc, weight, top = acc[n:].copy(), weight[n:].copy(), done
+                        n = min(p.ys[i + 1] if i + 1 < len(p.ys) else ph, p.height) - top
+                        finished = (acc[:n] / weight[:n])[:, : p.width] if n > 0 else None
+                        acc, weight = acc[max(n, 0) :].copy(), weight[max(n, 0) :].copy()
+                if n > 0:
+                    emit(top, finished)
+                    top += n
             if on_tile is not None:
                 on_tile(len(out))
 
