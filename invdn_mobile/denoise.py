@@ -217,19 +217,22 @@ def denoise_file(
     multiple: int,
     batch: int = 1,
     on_tile=None,
-    strength: float = 1.0,
+    strength: float | Callable[[], float] = 1.0,
     timer: Timer | None = None,
 ) -> None:
     """Denoise ``raster`` into the PNG ``target``, streaming: tile rows go through ``fn`` band by band
     (:func:`~invdn_mobile.tiling.run_banded`), each finished band is blended with the noisy rows at ``strength``,
-    quantized and written by a worker thread while the next tiles run. In memory: the raster's one integer copy and a few bands of
-    float. The same pixels as :func:`denoise_photo` + :func:`~invdn_mobile.imageio.write_image`. The file appears
-    only when complete (atomic); ``tile`` 0 runs the photo whole, in float, as :func:`denoise_photo` does."""
+    quantized and written by a worker thread while the next tiles run. In memory: the raster's one integer copy and
+    a few bands of float. The same pixels as :func:`denoise_photo` + :func:`~invdn_mobile.imageio.write_image`. The
+    file appears only when complete (atomic). ``strength`` may be a function, called once on the writer thread
+    before the first band: the noise estimate it needs then runs beside the first tiles. ``tile`` 0 runs the photo
+    whole, in float, as :func:`denoise_photo` does."""
     timer = timer or Timer()
     if tile <= 0:
         photo = raster.to_photo()
+        s = strength() if callable(strength) else strength
         with timer("network"):
-            result = denoise_photo(photo, fn, tile, overlap, multiple, batch, on_tile, strength)
+            result = denoise_photo(photo, fn, tile, overlap, multiple, batch, on_tile, s)
         with timer("encode"):
             write_image(target, result)
         return
@@ -238,14 +241,15 @@ def denoise_file(
         with atomic_path(target) as tmp, open(tmp, "wb") as file, ThreadPoolExecutor(1, "invdn-png") as pool:
             png = PngWriter(file, height, width, raster.bits, raster.pixels.shape[2], raster.icc)
             pending: deque = deque()
+            level: list[float] = []
 
-            def write(y0: int, out: np.ndarray) -> None:  # on the worker thread
+            def write(y0: int, out: np.ndarray) -> None:  # on the worker thread, band after band
+                if not level:
+                    level.append(strength() if callable(strength) else strength)
                 y1 = y0 + out.shape[0]
-                with timer("blend"):
-                    rgb = blend(raster.rgb(y0, y1), out, strength)
-                    pixels = quantize(rgb, raster.bits, raster.gray, raster.alpha(y0, y1))
                 with timer("encode"):
-                    png.write(pixels)
+                    rgb = blend(raster.rgb(y0, y1), out, level[0])
+                    png.write(quantize(rgb, raster.bits, raster.gray, raster.alpha(y0, y1)))
 
             def finish(y0: int, out: np.ndarray) -> None:
                 pending.append(pool.submit(write, y0, out))

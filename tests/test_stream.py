@@ -233,3 +233,30 @@ def test_a_photo_larger_than_the_memory_budget_streams(tmp_path):
     whole = run("whole")
     assert whole.returncode != 0 and "MemoryError" in whole.stderr  # the budget does bite
     assert not (tmp_path / "whole.png").exists()
+
+
+def test_bench_photos_rows_in_the_results_schema(tmp_path):
+    from invdn_mobile.bench import schema
+    from invdn_mobile.bench.photos import make_photo, parse_photos
+    from invdn_mobile.bench.report import photo_rows
+
+    assert parse_photos("12mp.png,50mp.jpg,100mp") == [((3000, 4000), ".png"), ((5773, 8660), ".jpg"),
+                                                       ((8660, 11547), ".png")]  # fmt: skip
+    made = make_photo(tmp_path / "s.png", 300, 200)
+    assert estimate_sigma(open_raster(made).rgb()) == pytest.approx(25, abs=3)  # the synthetic noise, sigma 25
+
+    result = invoke(
+        "bench", "photos", "--photos", "70x90.png,40x50.jpg", "--threads", "1", "--tile", "32",
+        "--out", tmp_path / "photos.json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = schema.load(tmp_path / "photos.json")
+    assert [(r["size"], r["photo_format"], r["status"]) for r in doc["rows"]] == [("70x90", "png", "ok"),
+                                                                                  ("40x50", "jpg", "ok")]  # fmt: skip
+    for r in doc["rows"]:
+        b = r["breakdown_s"]
+        assert r["threads"] == 1 and r["tiles"] == (12 if r["size"] == "70x90" else 4)
+        assert 0 < b["network"] < b["total"] <= b["process"] and b["host"] == pytest.approx(b["total"] - b["network"])
+        assert 50e6 < r["peak_mem_bytes"] < 2e9  # a Python process with torch, measured by wait4
+    table = photo_rows(doc["rows"])
+    assert table.count("\n") == 3 and "| compact | 70x90 | png | 1 |" in table

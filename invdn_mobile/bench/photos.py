@@ -78,11 +78,11 @@ def make_photo(path: Path, height: int, width: int, band: int = 256) -> Path:
 
 def parse_profile(text: str) -> tuple[dict[str, float], str]:
     """The seconds per step and the threads line that ``invdn denoise --profile`` printed."""
-    head = re.search(r"^profile: .*; (.*)$", text, re.M)
+    head = re.search(r"^profile: .*$", text, re.M)
     seconds = {step: float(v) for step, v in re.findall(r"\b([a-z]+) ([0-9.]+) s\b", text) if step in STEPS}
     if head is None or "network" not in seconds:
         raise InvdnError(f"invdn denoise --profile printed no breakdown: {text.strip()[-300:]}")
-    return seconds, head.group(1)
+    return seconds, head.group(0)
 
 
 def denoise_row(photo: Path, variant: str, threads: int | None, tile: int, extra: list[str] | None = None) -> dict:

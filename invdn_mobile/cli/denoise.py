@@ -95,6 +95,8 @@ def denoise(
     Examples: `invdn denoise photo.jpg` (writes denoised/photo.png); `invdn denoise shots/ -o out --variant compact`;
     `invdn denoise "raw/*.png" -o out --samples 4 --tta` (slower, a little better);
     `invdn denoise photo.jpg --artifact export/out/ios-int8/invdn-compact-256-int8.mlpackage`."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from invdn_mobile.denoise import denoise_file, ensemble_fn, load_denoiser, photo_strength, tiles_for
     from invdn_mobile.imageio import open_raster
     from invdn_mobile.strength import curve_of, raster_sigma
@@ -138,33 +140,46 @@ def denoise(
 
         def make(path, raster, index):
             timer = timers.pop(path)
-            with timer("total"), timer("sigma"):
-                s, message = photo_strength(raster_sigma(raster), path, strength_fn, auto)
-            if message:
-                typer.echo(message, err=True)
+
+            def sigma() -> float:  # on a worker thread, beside the first tiles
+                with timer("sigma"):
+                    return raster_sigma(raster)
+
+            def strength_now() -> float:  # the writer's first band needs it
+                s, message = photo_strength(noise.result(), path, strength_fn, auto)
+                if message:
+                    typer.echo(message, err=True)
+                return s
+
             tiles = tiles_for(raster.size, tile, overlap, multiple)
             bar.update(task, description=path.name, total=tiles, completed=0)
             advance = lambda n: bar.advance(task, n)  # noqa: E731
 
             def write(target):
                 with timer("total"):
-                    denoise_file(raster, target, fn, tile, overlap, multiple, batch, advance, s, timer)
+                    denoise_file(raster, target, fn, tile, overlap, multiple, batch, advance, strength_now, timer)
                 if profile:
                     where = f"{tiles} tile(s) of {tile}" if tile > 0 else "whole"
-                    typer.echo(f"profile: {path} {raster.size[1]}x{raster.size[0]}, {where}, batch {batch}; {using}")
+                    typer.echo(
+                        f"profile: {path} {raster.size[1]}x{raster.size[0]}, {where}, batch {batch}; network: {using}; "
+                        "1 worker thread each for the sigma estimate, tile cutting and PNG writing"
+                    )
                     typer.echo(f"  {profile_line(timer.seconds)}")
 
+            noise = estimator.submit(sigma)
             return [write]
 
-        each_photo(inputs, outdir, make, summary="denoised {n} photo(s)", read=read)
+        with ThreadPoolExecutor(1, "invdn-sigma") as estimator:
+            each_photo(inputs, outdir, make, summary="denoised {n} photo(s)", read=read)
 
 
 STEPS = ("decode", "sigma", "tiles", "network", "blend", "encode")
 
 
 def profile_line(seconds: dict) -> str:
-    """``--profile``'s breakdown: seconds per step; tile cutting and encoding run on worker threads beside the
-    network, so ``host`` (the total less the network) is what the host adds to the wall time."""
+    """``--profile``'s breakdown: seconds per step. The sigma estimate, tile cutting and encoding (strength, rounding,
+    PNG rows) run on worker threads beside the network, blend (the feathered sums) on the main thread; ``host`` (the
+    total less the network) is what the host adds to the wall time."""
     parts = [f"{step} {seconds.get(step, 0.0):.3f} s" for step in STEPS]
     total = seconds.get("total", 0.0)
     host = total - seconds.get("network", 0.0)
