@@ -70,7 +70,8 @@ def raster_sigma(raster, band: int = 512) -> float:
     """:func:`estimate_sigma` of a :class:`~invdn_mobile.imageio.Raster`'s RGB, computed on its integers band by band
     in bounded memory. Each Haar diagonal is ``k / (2 * scale)`` for an integer ``k = a - b - c + d``, so the median
     of its absolute values comes exactly from a histogram of ``|k|`` (at most 2 x 65535 + 1 bins); the result differs
-    from :func:`estimate_sigma` of the float photo only by float32 rounding (under 1e-3 levels; tests/test_stream.py)."""
+    from :func:`estimate_sigma` of the float photo only by float32 rounding (under 1e-3 levels:
+    tests/test_stream.py)."""
     h, w = raster.size[0] // 2 * 2, raster.size[1] // 2 * 2
     if h == 0 or w == 0:
         return 0.0

@@ -213,7 +213,8 @@ def run_banded(
     tiles, batches, windows and float32 sums in the same order as :func:`run_tiled`: the result is identical.
 
     Memory: one tile row of input and a tile row (plus one batch) of sums. The next batch of tiles is cut on a worker
-    thread while ``fn`` runs. ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``, ``network``, ``blend``)."""
+    thread while ``fn`` runs. ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``,
+    ``network``, ``blend``)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from invdn_mobile.timer import Timer
@@ -275,4 +276,3 @@ def run_banded(
                     top += n
             if on_tile is not None:
                 on_tile(len(out))
-

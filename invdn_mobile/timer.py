@@ -26,4 +26,3 @@ class Timer:
         finally:
             with self._lock:
                 self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - t0
-

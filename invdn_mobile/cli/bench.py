@@ -176,8 +176,14 @@ def photos(
             err=True,
         )
 
-    rows = whole.run(chosen, [v.strip() for v in variant.split(",") if v.strip()], threads, tile,
-                     make_dir(keep) if keep else None, on_row)
+    rows = whole.run(
+        chosen,
+        [v.strip() for v in variant.split(",") if v.strip()],
+        threads,
+        tile,
+        make_dir(keep) if keep else None,
+        on_row,
+    )
     doc = schema.validate(results_document(rows, machine_facts("cpu", machine)), "bench results")
     path = save(doc, out or RESULTS_DIR / f"{doc['machine']['name']}-{doc['date'][:10]}-photos.json")
     typer.echo(f"wrote {path}", err=True)

@@ -59,7 +59,9 @@ def denoise(
     device: DeviceOpt = "auto",
     threads: Annotated[
         int | None,
-        typer.Option(min=1, help="CPU threads of the PyTorch model [default: torch's, every core].", show_default=False),
+        typer.Option(
+            min=1, help="CPU threads of the PyTorch model [default: torch's, every core].", show_default=False
+        ),
     ] = None,
     profile: Annotated[
         bool,
@@ -124,7 +126,9 @@ def denoise(
         fn = ensemble_fn(denoiser, samples, tta, torch_device)
         if batch is None:
             batch = 32 if torch_device.type == "cuda" else 1
-        using = f"torch {torch.get_num_threads()} intra-op / {torch.get_num_interop_threads()} inter-op on {device}"
+        using = (
+            f"torch {torch.get_num_threads()} intra-op / {torch.get_num_interop_threads()} inter-op on {torch_device}"
+        )
     batch = batch or 1
     strength_fn = resolve_strength(strength, curve_of(meta))
     overlap = check_options(tile, overlap, multiple, whole=artifact is None)
