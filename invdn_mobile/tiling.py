@@ -212,9 +212,9 @@ def run_banded(
     the blended result, top to bottom (rows ``y0 : y0 + len(out)``), as soon as no later tile touches it. The same
     tiles, batches, windows and float32 sums in the same order as :func:`run_tiled`: the result is identical.
 
-    Memory: one tile row of input and a tile row (plus one batch) of sums. The next batch of tiles is cut on a worker
-    thread while ``fn`` runs. ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``,
-    ``network``, ``blend``)."""
+    Memory: two tile rows of input and a tile row (plus one batch) of sums. The next tile row's input is read on a
+    worker thread while ``fn`` runs. ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``,
+    ``network``, ``blend``, ``wait``)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from invdn_mobile.timer import Timer
@@ -230,30 +230,28 @@ def run_banded(
         pad = ((0, t - b.shape[0]), (0, pw - b.shape[1]), (0, 0))  # rows: only when the photo is under one tile
         return np.pad(b, pad, mode=PADDING) if pad[0][1] or pad[1][1] else b
 
-    def batches():
-        current = (-1, None)
-        for start in range(0, len(p), batch):
-            chunk = []
-            for k in range(start, min(start + batch, len(p))):
-                i, j = divmod(k, nx)
-                if current[0] != i:
-                    current = (i, band(i))
-                chunk.append(current[1][:, p.xs[j] : p.xs[j] + t])
-            yield start, _stack(chunk)
-
-    def cut(it):
+    def prepared(i: int) -> np.ndarray:  # on the worker thread, while the network runs
         with timer("tiles"):
-            return next(it, None)
+            return band(i)
 
     top = 0  # first row of the sums held in acc / weight (photo coordinates)
     acc = np.zeros((0, pw, 3), np.float32)
     weight = np.zeros((0, pw, 1), np.float32)
-    it = batches()
     with ThreadPoolExecutor(1, thread_name_prefix="invdn-tiles") as pool:
-        ahead = pool.submit(cut, it)
-        while (item := ahead.result()) is not None:
-            start, tiles = item
-            ahead = pool.submit(cut, it)
+        ahead = {0: pool.submit(prepared, 0)}
+        current: dict[int, np.ndarray] = {}
+        for start in range(0, len(p), batch):
+            chunk = []
+            for k in range(start, min(start + batch, len(p))):
+                i, j = divmod(k, nx)
+                if i not in current:  # the next tile row's input, prepared one ahead
+                    with timer("wait"):
+                        current = {i: ahead.pop(i).result()}
+                    if i + 1 < len(p.ys):
+                        ahead[i + 1] = pool.submit(prepared, i + 1)
+                chunk.append(current[i][:, p.xs[j] : p.xs[j] + t])
+            with timer("tiles"):
+                tiles = _stack(chunk)
             with timer("network"):
                 out = fn(tiles)
             for k, result in enumerate(out):
