@@ -6,18 +6,22 @@ from __future__ import annotations
 import glob
 import math
 import os
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from invdn_mobile.atomic import atomic_path
 from invdn_mobile.errors import InvdnError
-from invdn_mobile.imageio import IMAGE_SUFFIXES, Photo, list_images
+from invdn_mobile.imageio import IMAGE_SUFFIXES, Photo, PngWriter, Raster, list_images, quantize, write_image
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.checkpoint import default_weights, load_weights
-from invdn_mobile.strength import blend, estimate_sigma
-from invdn_mobile.tiling import plan, run_tiled
+from invdn_mobile.strength import blend
+from invdn_mobile.tiling import plan, run_banded, run_tiled
+from invdn_mobile.timer import Timer
 
 TileFn = Callable[[np.ndarray], np.ndarray]
 
@@ -30,12 +34,11 @@ NOTE_BELOW = 0.8  # --strength auto: a per-photo note when less than this part o
 
 
 def photo_strength(
-    photo: Photo, name: object, strength_fn: Callable[[float], float] | None, auto: bool
+    sigma: float, name: object, strength_fn: Callable[[float], float] | None, auto: bool
 ) -> tuple[float, str | None]:
-    """The strength to denoise ``photo`` with (``strength_fn`` of its estimated sigma; None: the model alone, 1) and a
-    line for the user about ``name``: with ``auto``, how much of the model's change was kept (when below
-    :data:`NOTE_BELOW`); with the model alone on a photo with little noise, a warning."""
-    sigma = estimate_sigma(photo.rgb)
+    """The strength to denoise a photo of estimated noise ``sigma`` with (``strength_fn`` of it; None: the model
+    alone, 1) and a line for the user about ``name``: with ``auto``, how much of the model's change was kept (when
+    below :data:`NOTE_BELOW`); with the model alone on a photo with little noise, a warning."""
     if strength_fn is None:
         if sigma >= LOW_NOISE_SIGMA:
             return 1.0, None
@@ -203,3 +206,62 @@ def denoise_photo(
     """The denoised photo; ``strength`` < 1 keeps that part of the model's change (:mod:`invdn_mobile.strength`)."""
     rgb = blend(photo.rgb, denoise_array(photo.rgb, fn, tile, overlap, multiple, batch, on_tile), strength)
     return photo.with_rgb(np.clip(rgb, 0.0, 1.0))
+
+
+def denoise_file(
+    raster: Raster,
+    target: Path,
+    fn: TileFn,
+    tile: int,
+    overlap: int,
+    multiple: int,
+    batch: int = 1,
+    on_tile=None,
+    strength: float | Callable[[], float] = 1.0,
+    timer: Timer | None = None,
+) -> None:
+    """Denoise ``raster`` into the PNG ``target``, streaming: tile rows go through ``fn`` band by band
+    (:func:`~invdn_mobile.tiling.run_banded`), each finished band is blended with the noisy rows at ``strength``,
+    quantized and written by a worker thread while the next tiles run. In memory: the raster's one integer copy and
+    a few bands of float. The same pixels as :func:`denoise_photo` + :func:`~invdn_mobile.imageio.write_image`. The
+    file appears only when complete (atomic). ``strength`` may be a function, called once on the writer thread
+    before the first band: the noise estimate it needs then runs beside the first tiles. ``tile`` 0 runs the photo
+    whole, in float, as :func:`denoise_photo` does."""
+    timer = timer or Timer()
+    if tile <= 0:
+        photo = raster.to_photo()
+        s = strength() if callable(strength) else strength
+        with timer("network"):
+            result = denoise_photo(photo, fn, tile, overlap, multiple, batch, on_tile, s)
+        with timer("encode"):
+            write_image(target, result)
+        return
+    height, width = raster.size
+    try:
+        with atomic_path(target) as tmp, open(tmp, "wb") as file, ThreadPoolExecutor(1, "invdn-png") as pool:
+            png = PngWriter(file, height, width, raster.bits, raster.pixels.shape[2], raster.icc)
+            pending: deque = deque()
+            level: list[float] = []
+
+            def write(y0: int, out: np.ndarray) -> None:  # on the worker thread, band after band
+                if not level:
+                    level.append(strength() if callable(strength) else strength)
+                y1 = y0 + out.shape[0]
+                with timer("encode"):
+                    rgb = blend(raster.rgb(y0, y1), out, level[0])
+                    png.write(quantize(rgb, raster.bits, raster.gray, raster.alpha(y0, y1)))
+
+            def finish(y0: int, out: np.ndarray) -> None:
+                pending.append(pool.submit(write, y0, out))
+                while len(pending) > 2:  # at most two finished bands wait for the writer
+                    with timer("wait"):
+                        pending.popleft().result()
+
+            run_banded(raster.rgb, fn, plan(height, width, tile, overlap, multiple), finish, batch, on_tile, timer)
+            with timer("wait"):
+                while pending:
+                    pending.popleft().result()
+            with timer("encode"):
+                png.close()
+    except OSError as exc:
+        raise InvdnError(f"{target}: cannot write ({exc.strerror or exc})") from None

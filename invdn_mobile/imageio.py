@@ -53,11 +53,56 @@ def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
         array = np.rot90(array, rot)
     if flip:
         array = array[:, ::-1]
-    return np.ascontiguousarray(array)
+    return array
+
+
+@dataclass
+class Raster:
+    """A decoded photo as the file's own integers, upright: ``pixels`` is ``(H, W, C)`` uint8 or uint16 (C: 1 gray,
+    2 gray + alpha, 3 RGB, 4 RGBA), usually a view (EXIF orientation is applied lazily, never copied). The streaming
+    path keeps this one integer copy and converts rows to float only band by band (:meth:`rgb`)."""
+
+    pixels: np.ndarray
+    bits: int = 8
+    icc: bytes | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+    @property
+    def gray(self) -> bool:
+        return self.pixels.shape[2] in (1, 2)
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pixels.shape[2] in (2, 4)
+
+    def rgb(self, y0: int = 0, y1: int | None = None) -> np.ndarray:
+        """Rows ``y0:y1`` as float32 RGB in [0, 1] (gray replicated), exactly as :attr:`Photo.rgb` has them."""
+        rows = self.pixels[y0:y1]
+        rows = rows[:, :, :-1] if self.has_alpha else rows
+        rgb = rows.astype(np.float32) / (65535.0 if self.bits == 16 else 255.0)
+        return np.repeat(rgb, 3, axis=2) if self.gray else np.ascontiguousarray(rgb)
+
+    def alpha(self, y0: int = 0, y1: int | None = None) -> np.ndarray | None:
+        return self.pixels[y0:y1, :, -1] if self.has_alpha else None
+
+    def to_photo(self) -> Photo:
+        """The whole photo in float (what :func:`read_image` returns)."""
+        alpha = self.alpha()
+        return Photo(self.rgb(), self.bits, None if alpha is None else alpha.copy(), self.gray, self.icc)
 
 
 def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     """Decode ``path``; every failure is an :class:`InvdnError` with a one-line reason."""
+    return open_raster(path, max_pixels).to_photo()
+
+
+def open_raster(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Raster:
+    """Decode ``path`` into one integer copy (:class:`Raster`); every failure is an :class:`InvdnError` with a
+    one-line reason. 8- and 16-bit PNGs (and 16-bit TIFFs) are decoded by OpenCV straight into that copy; the rest
+    by Pillow, converted to numpy a band at a time."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -69,17 +114,18 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     if not path.is_file():
         raise InvdnError(f"{path}: not a regular file (a device, pipe or socket)")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            head = f.read(32)
     except OSError as exc:
         raise InvdnError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if not data:
+    if not head:
         raise InvdnError(f"{path}: empty file")
     bomb_limit = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = None  # the limit is ours (below), not Pillow's default of 89 MP
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. a corrupt EXIF block: decoding goes on, no noise on stderr
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(path) as im:
                 width, height = im.size
                 if width * height > max_pixels:
                     raise InvdnError(
@@ -89,10 +135,12 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
                 frames = getattr(im, "n_frames", 1)
                 if frames > 1 and fmt != "MPO":  # MPO: a camera JPEG with extra views; the first is the photo
                     raise InvdnError(f"{path}: holds {frames} frames (animated or multi-page); give single images")
-                orientation = im.getexif().get(0x0112, 1)
+                orientation = _png_orientation(path) if fmt == "PNG" else im.getexif().get(0x0112, 1)
                 icc = im.info.get("icc_profile") or None
-                im.load()  # full decode: catches truncated files
-                pil = im.copy()
+                array = _decode_cv2(path, head, fmt)
+                if array is None:
+                    im.load()  # full decode: catches truncated files
+                    array = _from_pil(im, path)
     except InvdnError:
         raise
     except UnidentifiedImageError:
@@ -101,118 +149,154 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         raise InvdnError(f"{path}: corrupt or truncated image ({exc})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = bomb_limit
-    array = _decode_deep(data) if fmt in ("PNG", "TIFF") else None
-    if array is None:
-        array = _from_pil(pil, path)
-    return replace(_to_photo(_orient(array, orientation), path), icc=icc)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if min(array.shape[:2]) < 1:
+        raise InvdnError(f"{path}: image has no pixels")
+    return Raster(_orient(array, orientation), 16 if array.dtype == np.uint16 else 8, icc)
 
 
-def _decode_deep(data: bytes) -> np.ndarray | None:
-    """16-bit PNG/TIFF through OpenCV (Pillow reduces 16-bit RGB to 8 bits); None for 8-bit files."""
+def _png_orientation(path: Path) -> int:
+    """The EXIF orientation in a PNG's eXIf chunk (1 without one), found by walking the chunk headers: Pillow's
+    ``getexif`` decodes the whole image to look past the pixels."""
+    from PIL import Image
+
+    with path.open("rb") as f:
+        f.seek(8)
+        while len(header := f.read(8)) == 8:
+            length, kind = struct.unpack(">I4s", header)
+            if kind == b"eXIf":
+                exif = Image.Exif()
+                exif.load(f.read(length))
+                return exif.get(0x0112, 1)
+            if kind == b"IEND":
+                break
+            f.seek(length + 4, 1)
+    return 1
+
+
+def _decode_cv2(path: Path, head: bytes, fmt: str) -> np.ndarray | None:
+    """8/16-bit gray, gray + alpha, RGB and RGBA PNGs and 16-bit TIFFs through OpenCV (one decode straight into
+    numpy; Pillow reduces 16-bit RGB to 8 bits), in RGB(A) order; None for the rest, or when OpenCV cannot decode
+    the file (Pillow then says why)."""
     import cv2
 
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if array is None or array.dtype != np.uint16:
+    png = fmt == "PNG" and len(head) > 25 and head[:8] == b"\x89PNG\r\n\x1a\n"
+    png = png and head[24] in (8, 16) and head[25] in (0, 2, 4, 6)
+    if not (png or fmt == "TIFF"):
         return None
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[25] == 4 and array.ndim == 3 and array.shape[2] == 4:
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype not in (np.uint8, np.uint16) or (not png and array.dtype != np.uint16):
+        return None
+    if png and head[25] == 4 and array.ndim == 3 and array.shape[2] == 4:
         return array[:, :, [0, 3]]  # a gray + alpha PNG (IHDR colour type 4), which OpenCV expands to BGRA
     if array.ndim == 3 and array.shape[2] == 3:
-        array = array[:, :, ::-1]
-    elif array.ndim == 3 and array.shape[2] == 4:
-        array = array[:, :, [2, 1, 0, 3]]
+        return array[:, :, ::-1]
+    if array.ndim == 3 and array.shape[2] == 4:
+        return array[:, :, [2, 1, 0, 3]]
     return array
 
 
 def _from_pil(im, path: Path) -> np.ndarray:
     mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return np.asarray(im, dtype=np.uint16)
     if mode == "F":
         raise InvdnError(f"{path}: floating-point pixels are not supported; give an 8- or 16-bit image")
-    if mode == "I":  # 32-bit integers: Pillow's mode for some 16-bit files; beyond 16 bits there is no safe scale
-        values = np.asarray(im)
-        if values.size and (values.min() < 0 or values.max() > 65535):
-            raise InvdnError(f"{path}: 32-bit pixel values are not supported; give an 8- or 16-bit image")
-        return values.astype(np.uint16)
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif mode in ("1",):
         im = im.convert("L")
     elif mode == "PA":
         im = im.convert("RGBA")
-    elif mode not in ("L", "LA", "RGB", "RGBA"):
+    elif mode not in ("L", "LA", "RGB", "RGBA", "I", "I;16", "I;16B", "I;16L", "I;16N"):
         im = im.convert("RGB")
-    return np.asarray(im)
+    width, height = im.size
+    first = _pil_rows(im, 0, 1, path)
+    out = np.empty((height, width) + first.shape[2:], first.dtype)
+    step = max(1, (1 << 22) // max(width, 1))  # about 4 M pixels a band: one copy of the photo, not two
+    for y in range(0, height, step):
+        out[y : y + step] = _pil_rows(im, y, min(height, y + step), path)
+    return out
 
 
-def _to_photo(array: np.ndarray, path: Path) -> Photo:
-    bits = 16 if array.dtype == np.uint16 else 8
-    scale = 65535.0 if bits == 16 else 255.0
-    if array.ndim == 2:
-        array = array[:, :, None]
-    channels = array.shape[2]
-    alpha = None
-    if channels in (2, 4):
-        alpha = array[:, :, -1].copy()
-        array = array[:, :, :-1]
-    gray = array.shape[2] == 1
-    rgb = array.astype(np.float32) / scale
+def _pil_rows(im, y0: int, y1: int, path: Path) -> np.ndarray:
+    rows = np.asarray(im.crop((0, y0, im.size[0], y1)))
+    if im.mode == "I":  # 32-bit integers: Pillow's mode for some 16-bit files; beyond 16 bits there is no safe scale
+        if rows.size and (rows.min() < 0 or rows.max() > 65535):
+            raise InvdnError(f"{path}: 32-bit pixel values are not supported; give an 8- or 16-bit image")
+        return rows.astype(np.uint16)
+    return rows.astype(np.uint16) if im.mode.startswith("I;16") else rows
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_LEVEL = 1  # zlib level 1, run-length matches only (OpenCV's default too): noisy photos gain little from more
+
+
+def quantize(rgb: np.ndarray, bits: int, gray: bool, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Integer pixels ``(H, W, C)`` to write for float RGB rows in [0, 1] (clipped; gray: the channels' mean), with
+    ``alpha`` (the file's own integers, untouched) as the last channel."""
+    scale, dtype = (65535.0, np.uint16) if bits == 16 else (255.0, np.uint8)
+    rgb = np.clip(rgb, 0.0, 1.0)
     if gray:
-        rgb = np.repeat(rgb, 3, axis=2)
-    if min(rgb.shape[:2]) < 1:
-        raise InvdnError(f"{path}: image has no pixels")
-    return Photo(np.ascontiguousarray(rgb), bits, alpha, gray)
+        rgb = rgb.mean(axis=2, keepdims=True)
+    rgb *= np.float32(scale)
+    pixels = np.rint(rgb, out=rgb).astype(dtype)
+    if alpha is not None:
+        pixels = np.concatenate([pixels, alpha.astype(dtype)[:, :, None]], axis=2)
+    return pixels
+
+
+class PngWriter:
+    """The one PNG writer: a photo's rows written band by band to ``file`` (8 or 16 bits; 1 to 4 channels: gray,
+    gray + alpha, RGB, RGBA), with its ICC profile. Each row is stored with PNG filter 2 ("up": the difference to the
+    row above), which numpy computes for a whole band at once, and compressed as it comes."""
+
+    def __init__(self, file, height: int, width: int, bits: int, channels: int, icc: bytes | None = None):
+        self.file, self.height, self.width, self.bits, self.channels = file, height, width, bits, channels
+        colour = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+        file.write(PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, colour, 0, 0, 0)))
+        if icc:  # profile name, NUL, compression method 0, the zlib-compressed profile
+            file.write(_png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(icc)))
+        self._zlib = zlib.compressobj(PNG_LEVEL, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+        self._above = np.zeros((1, width * channels * bits // 8), np.uint8)
+        self.rows = 0
+
+    def write(self, pixels: np.ndarray) -> None:
+        """Append rows: integer pixels ``(n, width, channels)`` of this PNG's depth."""
+        n = pixels.shape[0]
+        if pixels.shape[1:] != (self.width, self.channels) or self.rows + n > self.height:
+            raise InvdnError(f"PNG writer: {pixels.shape} rows do not fit a {self.height}x{self.width} image")
+        order = ">u2" if self.bits == 16 else "u1"  # PNG is big-endian
+        rows = np.ascontiguousarray(pixels, dtype=order).reshape(n, -1).view(np.uint8)
+        raw = np.empty((n, rows.shape[1] + 1), np.uint8)
+        raw[:, 0] = 2
+        np.subtract(rows, np.concatenate([self._above, rows[:-1]]), out=raw[:, 1:])  # wraps modulo 256
+        self._above = rows[-1:].copy()
+        self.rows += n
+        self._idat(self._zlib.compress(raw))
+
+    def close(self) -> None:
+        if self.rows != self.height:
+            raise InvdnError(f"PNG writer: {self.rows} of {self.height} rows written")
+        self._idat(self._zlib.flush())
+        self.file.write(_png_chunk(b"IEND", b""))
+
+    def _idat(self, data: bytes) -> None:
+        if data:
+            self.file.write(_png_chunk(b"IDAT", data))
 
 
 def encode_png(photo: Photo) -> bytes:
     """PNG bytes for ``photo`` at its own bit depth, with its alpha and ICC profile, gray if it was gray."""
-    data = _encode_pixels(photo)
-    return _with_icc(data, photo.icc) if photo.icc else data
-
-
-def _with_icc(png: bytes, icc: bytes) -> bytes:
-    """``png`` with an iCCP chunk (the profile, zlib-compressed) right after IHDR, where PNG wants it."""
-    chunk = _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(icc))  # profile name, NUL, compression method 0
-    end_of_ihdr = 8 + 4 + 4 + 13 + 4  # signature, length, type, IHDR data, CRC
-    return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
+    pixels = quantize(photo.rgb, photo.bits, photo.gray, photo.alpha)
+    out = io.BytesIO()
+    writer = PngWriter(out, pixels.shape[0], pixels.shape[1], photo.bits, pixels.shape[2], photo.icc)
+    writer.write(pixels)
+    writer.close()
+    return out.getvalue()
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def _encode_gray_alpha(pixels: np.ndarray) -> bytes:
-    """A gray + alpha PNG (colour type 4) at 8 or 16 bits: neither OpenCV nor Pillow writes 16-bit gray + alpha."""
-    height, width, _ = pixels.shape
-    bits = pixels.dtype.itemsize * 8
-    rows = pixels.astype(pixels.dtype.newbyteorder(">")).reshape(height, -1).view(np.uint8)  # PNG is big-endian
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter type 0 (none) on every row
-    ihdr = struct.pack(">IIBBBBB", width, height, bits, 4, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + b"".join(
-        [_png_chunk(b"IHDR", ihdr), _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)), _png_chunk(b"IEND", b"")]
-    )
-
-
-def _encode_pixels(photo: Photo) -> bytes:
-    import cv2
-
-    scale = 65535.0 if photo.bits == 16 else 255.0
-    dtype = np.uint16 if photo.bits == 16 else np.uint8
-    rgb = np.clip(photo.rgb, 0.0, 1.0)
-    if photo.gray:
-        pixels = np.round(rgb.mean(axis=2, keepdims=True) * scale).astype(dtype)
-    else:
-        pixels = np.round(rgb * scale).astype(dtype)[:, :, ::-1]  # OpenCV wants BGR
-    if photo.alpha is not None:
-        pixels = np.concatenate([pixels, photo.alpha.astype(dtype)[:, :, None]], axis=2)
-    if pixels.shape[2] == 1:
-        pixels = pixels[:, :, 0]
-    elif pixels.shape[2] == 2:  # gray + alpha: OpenCV has no LA PNG
-        return _encode_gray_alpha(pixels)
-    ok, encoded = cv2.imencode(".png", pixels)
-    if not ok:
-        raise InvdnError("PNG encoding failed")
-    return encoded.tobytes()
 
 
 def write_image(path: str | Path, photo: Photo) -> None:

@@ -66,12 +66,41 @@ def estimate_sigma(rgb: np.ndarray) -> float:
     return float(np.median(np.abs(diag), axis=(0, 1)).mean() / 0.6745 * 255)
 
 
+def raster_sigma(raster, band: int = 512) -> float:
+    """:func:`estimate_sigma` of a :class:`~invdn_mobile.imageio.Raster`'s RGB, computed on its integers band by band
+    in bounded memory. Each Haar diagonal is ``k / (2 * scale)`` for an integer ``k = a - b - c + d``, so the median
+    of its absolute values comes exactly from a histogram of ``|k|`` (at most 2 x 65535 + 1 bins); the result differs
+    from :func:`estimate_sigma` of the float photo only by float32 rounding (under 1e-3 levels:
+    tests/test_stream.py)."""
+    h, w = raster.size[0] // 2 * 2, raster.size[1] // 2 * 2
+    if h == 0 or w == 0:
+        return 0.0
+    scale = 65535 if raster.bits == 16 else 255
+    channels = 1 if raster.gray else 3
+    counts = np.zeros((channels, 2 * scale + 1), np.int64)
+    for y in range(0, h, band):
+        q = raster.pixels[y : min(h, y + band), :w, :channels].astype(np.int16 if scale == 255 else np.int32)
+        k = np.abs(q[0::2, 0::2] - q[0::2, 1::2] - q[1::2, 0::2] + q[1::2, 1::2])
+        for c in range(channels):
+            counts[c] += np.bincount(k[:, :, c].ravel(), minlength=counts.shape[1])
+    n = (h // 2) * (w // 2)
+    medians = []
+    for c in range(channels):  # the ((n - 1) // 2)-th and (n // 2)-th smallest |k|, averaged (np.median's rule)
+        cum = np.cumsum(counts[c])
+        lo, hi = np.searchsorted(cum, [(n - 1) // 2, n // 2], side="right")
+        medians.append((lo + hi) / 2 / 2 / scale)
+    return float(np.mean(medians) / 0.6745 * 255)
+
+
 def blend(noisy: np.ndarray, denoised: np.ndarray, strength: float) -> np.ndarray:
     """``noisy + strength * (denoised - noisy)`` in float32 (strength 1: the model's output, 0: the input)."""
-    noisy = noisy.astype(np.float32)
     if strength >= 1.0:
-        return denoised.astype(np.float32)
-    return noisy + np.float32(strength) * (denoised.astype(np.float32) - noisy)
+        return denoised.astype(np.float32, copy=False)
+    noisy = noisy.astype(np.float32, copy=False)
+    out = np.subtract(denoised, noisy, dtype=np.float32)
+    out *= np.float32(strength)
+    out += noisy
+    return out
 
 
 def optimal_strength(clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray) -> float:

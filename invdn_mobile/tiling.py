@@ -178,11 +178,99 @@ def run_tiled(
     tiles = iter_tiles(image, p)
     for start in range(0, len(origins), batch):
         chunk = [next(tiles) for _ in range(min(batch, len(origins) - start))]
-        out = fn(np.stack([t.transpose(2, 0, 1) for t in chunk]).astype(np.float32))
+        out = fn(_stack(chunk))
         for k, result in enumerate(out):
-            (y, x), w = origins[start + k], wins[start + k][:, :, None]
-            acc[y : y + p.tile, x : x + p.tile] += result.transpose(1, 2, 0) * w
-            weight[y : y + p.tile, x : x + p.tile] += w
+            _accumulate(acc, weight, result, origins[start + k], wins[start + k], p.tile)
         if on_tile is not None:
             on_tile(len(chunk))
     return (acc / weight)[: p.height, : p.width]
+
+
+def _stack(tiles: list[np.ndarray]) -> np.ndarray:
+    """HWC tiles -> the NCHW float32 batch a tile function takes."""
+    return np.stack([t.transpose(2, 0, 1) for t in tiles]).astype(np.float32)
+
+
+def _accumulate(acc, weight, result: np.ndarray, origin: tuple[int, int], window: np.ndarray, tile: int) -> None:
+    """Add one tile's CHW output, weighted by its window, at ``origin`` of ``acc`` / ``weight`` (HWC)."""
+    (y, x), w = origin, window[:, :, None]
+    acc[y : y + tile, x : x + tile] += result.transpose(1, 2, 0) * w
+    weight[y : y + tile, x : x + tile] += w
+
+
+def run_banded(
+    rows: Callable[[int, int], np.ndarray],
+    fn: Callable[[np.ndarray], np.ndarray],
+    p: TilePlan,
+    emit: Callable[[int, np.ndarray], None],
+    batch: int = 1,
+    on_tile: Callable[[int], None] | None = None,
+    timer=None,
+) -> None:
+    """:func:`run_tiled` in bands of tile rows, for photos too large to hold in float: ``rows(y0, y1)`` gives the
+    photo's rows ``y0:y1`` (HWC float32), read once per tile row; ``emit(y0, out)`` receives each finished band of
+    the blended result, top to bottom (rows ``y0 : y0 + len(out)``), as soon as no later tile touches it. The same
+    tiles, batches, windows and float32 sums in the same order as :func:`run_tiled`: the result is identical.
+
+    Memory: two tile rows of input and a tile row (plus one batch) of sums. The next tile row's input is read on a
+    worker thread while ``fn`` runs. ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``,
+    ``network``, ``blend``, ``wait``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from invdn_mobile.timer import Timer
+
+    timer = timer or Timer()
+    t, (ph, pw) = p.tile, p.padded
+    wy, wx = axis_windows(p.ys, t), axis_windows(p.xs, t)
+    nx = len(p.xs)
+
+    def band(i: int) -> np.ndarray:  # the padded input rows of tile row i
+        y = p.ys[i]
+        b = rows(y, min(y + t, p.height))
+        pad = ((0, t - b.shape[0]), (0, pw - b.shape[1]), (0, 0))  # rows: only when the photo is under one tile
+        return np.pad(b, pad, mode=PADDING) if pad[0][1] or pad[1][1] else b
+
+    def prepared(i: int) -> np.ndarray:  # on the worker thread, while the network runs
+        with timer("tiles"):
+            return band(i)
+
+    top = 0  # first row of the sums held in acc / weight (photo coordinates)
+    acc = np.zeros((0, pw, 3), np.float32)
+    weight = np.zeros((0, pw, 1), np.float32)
+    with ThreadPoolExecutor(1, thread_name_prefix="invdn-tiles") as pool:
+        ahead = {0: pool.submit(prepared, 0)}
+        current: dict[int, np.ndarray] = {}
+        for start in range(0, len(p), batch):
+            chunk = []
+            for k in range(start, min(start + batch, len(p))):
+                i, j = divmod(k, nx)
+                if i not in current:  # the next tile row's input, prepared one ahead
+                    with timer("wait"):
+                        current = {i: ahead.pop(i).result()}
+                    if i + 1 < len(p.ys):
+                        ahead[i + 1] = pool.submit(prepared, i + 1)
+                chunk.append(current[i][:, p.xs[j] : p.xs[j] + t])
+            with timer("tiles"):
+                tiles = _stack(chunk)
+            with timer("network"):
+                out = fn(tiles)
+            for k, result in enumerate(out):
+                i, j = divmod(start + k, nx)
+                with timer("blend"):
+                    bottom = p.ys[i] + t - top
+                    if bottom > acc.shape[0]:  # grow the held band down to this tile's last row
+                        grow = bottom - acc.shape[0]
+                        acc = np.concatenate([acc, np.zeros((grow, pw, acc.shape[2]), np.float32)])
+                        weight = np.concatenate([weight, np.zeros((grow, pw, 1), np.float32)])
+                    window = np.outer(wy[i], wx[j]).astype(np.float32)
+                    _accumulate(acc, weight, result, (p.ys[i] - top, p.xs[j]), window, t)
+                    n = 0
+                    if j == nx - 1:  # tile row i done: rows above the next tile row are final
+                        n = min(p.ys[i + 1] if i + 1 < len(p.ys) else ph, p.height) - top
+                        finished = (acc[:n] / weight[:n])[:, : p.width] if n > 0 else None
+                        acc, weight = acc[max(n, 0) :].copy(), weight[max(n, 0) :].copy()
+                if n > 0:
+                    emit(top, finished)
+                    top += n
+            if on_tile is not None:
+                on_tile(len(out))

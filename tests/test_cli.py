@@ -249,7 +249,7 @@ def test_unforeseen_errors_are_one_line(tmp_path, tiny_weights, sample_noisy, mo
     def broken(*args, **kwargs):
         raise RuntimeError("something deep broke\nwith a second line")
 
-    monkeypatch.setattr(denoise_module, "denoise_photo", broken)
+    monkeypatch.setattr(denoise_module, "denoise_file", broken)
     result = invoke("denoise", sample_noisy / "cups.png", "-o", tmp_path / "out", "--weights", tiny_weights)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [

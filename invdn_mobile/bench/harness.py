@@ -30,7 +30,13 @@ from invdn_mobile.extras import have, need
 from invdn_mobile.tiling import default_overlap, plan, run_tiled
 
 TileFn = Callable[[np.ndarray], np.ndarray]
-NAMED_SIZES = {"12mp": (3000, 4000), "4k": (2160, 3840), "1080p": (1080, 1920)}
+NAMED_SIZES = {
+    "12mp": (3000, 4000),
+    "50mp": (5773, 8660),
+    "100mp": (8660, 11547),
+    "4k": (2160, 3840),
+    "1080p": (1080, 1920),
+}
 RUNTIME_BACKENDS = {"onnxruntime": "onnxruntime-cpu", "litert": "litert-xnnpack", "executorch": "executorch-xnnpack"}
 PEAK_KEY = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8", "int8dyn": "int8"}
 

@@ -91,6 +91,26 @@ def markdown_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def photo_rows(rows: list[dict]) -> str:
+    """Whole-photo rows (``invdn bench photos``: those with a ``breakdown_s``) as a Markdown table: peak resident
+    memory of the ``invdn denoise`` process and its seconds per step."""
+    steps = ("decode", "sigma", "tiles", "network", "blend", "encode", "total", "host")
+    lines = [
+        "| variant | size | file | threads | peak RSS GB | " + " | ".join(f"{s} s" for s in steps) + " | status |",
+        "|---|---|---|---|---|" + "---|" * len(steps) + "---|",
+    ]
+    for r in rows:
+        seconds = r.get("breakdown_s") or {}
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('error', '')}"
+        lines.append(
+            f"| {r.get('variant') or '—'} | {r['size']} | {r.get('photo_format', '—')} | {_fmt(r.get('threads'), 'd')} "
+            f"| {_fmt(None if r.get('peak_mem_bytes') is None else r['peak_mem_bytes'] / 1e9, '.2f')} | "
+            + " | ".join(_fmt(seconds.get(s), ".2f" if s in ("network", "total") else ".3f") for s in steps)
+            + f" | {status} |"
+        )
+    return "\n".join(lines)
+
+
 def load_results(folder: Path) -> list[tuple[Path, dict]]:
     files = sorted(Path(folder).glob("*.json"))
     if not files:
@@ -226,7 +246,14 @@ def x86_times(rows: list[dict], docs: list[dict]) -> dict[int, str]:
 def _table(doc: dict, docs: list[dict]) -> str:
     if doc["machine"]["kind"] == "emulator":
         return arm_markdown(doc["rows"], x86_times(doc["rows"], docs))
+    if _whole_photos(doc):
+        return photo_rows(doc["rows"])
     return markdown_rows(doc["rows"])
+
+
+def _whole_photos(doc: dict) -> bool:
+    """A file of ``invdn bench photos``: whole photos through ``invdn denoise``, not model latencies."""
+    return all(r["backend"] == "invdn-denoise" for r in doc["rows"])
 
 
 # --- plots -----------------------------------------------------------------------------------------------------------
@@ -337,8 +364,9 @@ def _machine_line(path: Path, doc: dict) -> str:
 
 
 def _timed(docs: list[dict]) -> list[dict]:
-    """The results files that measure time (emulated runs count instructions, not ms)."""
-    return [d for d in docs if d["machine"]["kind"] != "emulator"]
+    """The results files that measure model latency (emulated runs count instructions, not ms; whole-photo files
+    time a whole ``invdn denoise`` process)."""
+    return [d for d in docs if d["machine"]["kind"] != "emulator" and not _whole_photos(d)]
 
 
 def report_markdown(loaded: list[tuple[Path, dict]], results: Path, reproduce: str) -> list[str]:

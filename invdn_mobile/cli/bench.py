@@ -130,6 +130,68 @@ def run(
 
 @bench.command()
 @cli_errors
+def photos(
+    photos_: Annotated[
+        str,
+        typer.Option(
+            "--photos",
+            help="Synthetic noisy photos to make and denoise: a size (12mp, 50mp, 100mp, HxW) with .png (default) or "
+            ".jpg, comma-separated.",
+        ),
+    ] = "12mp.png",
+    variant: Annotated[str, typer.Option(help="Variants, comma-separated.")] = "compact",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="--threads of each `invdn denoise` [default: torch's, every core].")
+    ] = None,
+    tile: Annotated[int, typer.Option(help="--tile of each `invdn denoise`.")] = DEFAULT_TILE,
+    keep: Annotated[
+        Path | None, typer.Option(help="Folder to make the photos in and keep them (reused when there).")
+    ] = None,
+    machine: Annotated[str | None, typer.Option(help="Machine label for the results file name.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results file (default benchmarks/results/MACHINE-DATE-photos.json).")
+    ] = None,
+) -> None:
+    """Whole photos through `invdn denoise --profile`, each in its own process: wall time, the time per step
+    (decode, sigma estimate, tile cutting, network, blend, encode) and the process's peak resident memory, as rows of
+    the results schema (backend `invdn-denoise`); `invdn report` shows them in REPORT.md."""
+    from invdn_mobile.atomic import make_dir
+    from invdn_mobile.bench import photos as whole
+    from invdn_mobile.bench import schema
+    from invdn_mobile.bench.harness import machine_facts, results_document
+    from invdn_mobile.bench.report import photo_rows
+    from invdn_mobile.bench.run import RESULTS_DIR, check_output, save
+    from invdn_mobile.tiling import check_options
+
+    check_options(tile, None, whole=False)
+    chosen = whole.parse_photos(photos_)
+    check_output(out)
+
+    def on_row(row: dict) -> None:
+        seconds = row.get("breakdown_s") or {}
+        typer.echo(
+            f"{row['variant']:<8} {row['size']:>11} {row['photo_format']:<4} {row['status']:<6} "
+            f"total {seconds.get('total', 0):.1f} s, host {seconds.get('host', 0):.2f} s, "
+            f"peak RSS {row['peak_mem_bytes'] / 1e9:.2f} GB",
+            err=True,
+        )
+
+    rows = whole.run(
+        chosen,
+        [v.strip() for v in variant.split(",") if v.strip()],
+        threads,
+        tile,
+        make_dir(keep) if keep else None,
+        on_row,
+    )
+    doc = schema.validate(results_document(rows, machine_facts("cpu", machine)), "bench results")
+    path = save(doc, out or RESULTS_DIR / f"{doc['machine']['name']}-{doc['date'][:10]}-photos.json")
+    typer.echo(f"wrote {path}", err=True)
+    typer.echo(photo_rows(rows))
+
+
+@bench.command()
+@cli_errors
 def ingest(
     file: Annotated[Path, typer.Argument(help="A results JSON file (e.g. from a demo app's benchmark mode).")],
     results: Annotated[Path, typer.Option(help="Results folder.")] = Path("benchmarks/results"),

@@ -85,14 +85,23 @@ def cli_errors(fn):
 
 
 def each_photo(
-    inputs: list[str], outdir: Path, make, suffixes: tuple[str, ...] = ("",), summary: str = "wrote {n} image(s)"
+    inputs: list[str],
+    outdir: Path,
+    make,
+    suffixes: tuple[str, ...] = ("",),
+    summary: str = "wrote {n} image(s)",
+    read=None,
 ) -> None:
     """The photo loop of ``denoise``, ``noise`` and ``generate-noise``: expand files/folders/globs, then for each photo
-    ``make(path, photo, index) -> [Photo per suffix]``, written atomically to its :func:`output_paths`. A photo that
-    fails gets one error line and the others go on; the summary names the failures and the exit is 1 if any."""
+    ``make(path, read(path), index) -> [result per suffix]``, each written atomically to its :func:`output_paths`: a
+    result is a Photo, or a function that writes its output to the path it is given (``denoise``'s streaming path).
+    ``read``: :func:`~invdn_mobile.imageio.read_image` by default. A photo that fails gets one error line and the
+    others go on; the summary names the failures and the exit is 1 if any."""
     from invdn_mobile.atomic import output_dir
     from invdn_mobile.denoise import expand_inputs, output_paths
     from invdn_mobile.imageio import read_image, write_image
+
+    read = read or read_image
 
     paths, failed = expand_inputs(inputs)
     for item, reason in failed:
@@ -103,9 +112,9 @@ def each_photo(
             try:
                 if isinstance(targets, InvdnError):
                     raise targets
-                results = make(path, read_image(path), index)
+                results = make(path, read(path), index)
                 for target, result in zip(targets, results):
-                    write_image(target, result)
+                    result(target) if callable(result) else write_image(target, result)
                     written += 1
             except InvdnError as exc:
                 failed.append((str(path), str(exc)))

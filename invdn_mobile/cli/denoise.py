@@ -57,6 +57,20 @@ def denoise(
     ] = None,
     strength: StrengthOpt = "auto",
     device: DeviceOpt = "auto",
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="CPU threads of the PyTorch model [default: torch's, every core].", show_default=False
+        ),
+    ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="Print each photo's time per step (decode, sigma estimate, tile cutting, network, blend, encode) "
+            "and the threads used.",
+        ),
+    ] = False,
     artifact: Annotated[
         Path | None,
         typer.Option(
@@ -83,17 +97,28 @@ def denoise(
     Examples: `invdn denoise photo.jpg` (writes denoised/photo.png); `invdn denoise shots/ -o out --variant compact`;
     `invdn denoise "raw/*.png" -o out --samples 4 --tta` (slower, a little better);
     `invdn denoise photo.jpg --artifact export/out/ios-int8/invdn-compact-256-int8.mlpackage`."""
-    from invdn_mobile.denoise import denoise_photo, ensemble_fn, load_denoiser, photo_strength, tiles_for
-    from invdn_mobile.strength import curve_of
+    from concurrent.futures import ThreadPoolExecutor
+
+    from invdn_mobile.denoise import denoise_file, ensemble_fn, load_denoiser, photo_strength, tiles_for
+    from invdn_mobile.imageio import open_raster
+    from invdn_mobile.strength import curve_of, raster_sigma
     from invdn_mobile.strength import resolve as resolve_strength
     from invdn_mobile.tiling import check_options
+    from invdn_mobile.timer import Timer
 
     auto = strength.strip().lower() == "auto"
     if artifact is not None:
+        if threads is not None:
+            fail("--threads cannot go with --artifact (the artifact's runtime sets its own threads)")
         fn, meta, tile, multiple = _artifact_fn(artifact, tile, weights, variant, samples, tta, seed, device)
+        using = "the artifact runtime's own threads"
     else:
+        import torch
+
         from invdn_mobile.device import pick_device
 
+        if threads is not None:
+            torch.set_num_threads(threads)
         torch_device = pick_device(device)
         denoiser, meta = load_denoiser(weights, variant, torch_device, seed)
         tile = DEFAULT_TILE if tile is None else tile
@@ -101,21 +126,68 @@ def denoise(
         fn = ensemble_fn(denoiser, samples, tta, torch_device)
         if batch is None:
             batch = 32 if torch_device.type == "cuda" else 1
+        using = (
+            f"torch {torch.get_num_threads()} intra-op / {torch.get_num_interop_threads()} inter-op on {torch_device}"
+        )
     batch = batch or 1
     strength_fn = resolve_strength(strength, curve_of(meta))
     overlap = check_options(tile, overlap, multiple, whole=artifact is None)
+    timers: dict = {}
+
+    def read(path):
+        timers[path] = timer = Timer()
+        with timer("total"), timer("decode"):
+            return open_raster(path)
+
     with progress_bar() as bar:
         task = bar.add_task("denoise", total=None)
 
-        def make(path, photo, index):
-            s, message = photo_strength(photo, path, strength_fn, auto)
-            if message:
-                typer.echo(message, err=True)
-            bar.update(task, description=path.name, total=tiles_for(photo.size, tile, overlap, multiple), completed=0)
-            advance = lambda n: bar.advance(task, n)  # noqa: E731
-            return [denoise_photo(photo, fn, tile, overlap, multiple, batch, advance, strength=s)]
+        def make(path, raster, index):
+            timer = timers.pop(path)
 
-        each_photo(inputs, outdir, make, summary="denoised {n} photo(s)")
+            def sigma() -> float:  # on a worker thread, beside the first tiles
+                with timer("sigma"):
+                    return raster_sigma(raster)
+
+            def strength_now() -> float:  # the writer's first band needs it
+                s, message = photo_strength(noise.result(), path, strength_fn, auto)
+                if message:
+                    typer.echo(message, err=True)
+                return s
+
+            tiles = tiles_for(raster.size, tile, overlap, multiple)
+            bar.update(task, description=path.name, total=tiles, completed=0)
+            advance = lambda n: bar.advance(task, n)  # noqa: E731
+
+            def write(target):
+                with timer("total"):
+                    denoise_file(raster, target, fn, tile, overlap, multiple, batch, advance, strength_now, timer)
+                if profile:
+                    where = f"{tiles} tile(s) of {tile}" if tile > 0 else "whole"
+                    typer.echo(
+                        f"profile: {path} {raster.size[1]}x{raster.size[0]}, {where}, batch {batch}; network: {using}; "
+                        "1 worker thread each for the sigma estimate, tile cutting and PNG writing"
+                    )
+                    typer.echo(f"  {profile_line(timer.seconds)}")
+
+            noise = estimator.submit(sigma)
+            return [write]
+
+        with ThreadPoolExecutor(1, "invdn-sigma") as estimator:
+            each_photo(inputs, outdir, make, summary="denoised {n} photo(s)", read=read)
+
+
+STEPS = ("decode", "sigma", "tiles", "network", "blend", "encode")
+
+
+def profile_line(seconds: dict) -> str:
+    """``--profile``'s breakdown: seconds per step. The sigma estimate, tile cutting and encoding (strength, rounding,
+    PNG rows) run on worker threads beside the network, blend (the feathered sums) on the main thread; ``host`` (the
+    total less the network) is what the host adds to the wall time."""
+    parts = [f"{step} {seconds.get(step, 0.0):.3f} s" for step in STEPS]
+    total = seconds.get("total", 0.0)
+    host = total - seconds.get("network", 0.0)
+    return " | ".join(parts + [f"total {total:.3f} s", f"host (total - network) {host:.3f} s"])
 
 
 def _artifact_fn(path: Path, tile, weights, variant, samples, tta, seed, device):
