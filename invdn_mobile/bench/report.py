@@ -175,7 +175,10 @@ def _npu_files() -> str:
     once it meets its quality goal; docs/int8.md)."""
     names = [t.name for t in load_targets().values() if t.full_integer and t.in_all]
     if not names:
-        return ""
+        return (
+            " No full-integer recipe meets the INT8 gate yet (held-out and stress photos, worst case): each is made "
+            "by name only and its manifest says why (docs/int8.md)."
+        )
     return (
         " The files to run there: " + ", ".join(f"`{n}`" for n in names) + " (every op integer, within the INT8 "
         "goal on held-out photos: docs/int8.md)."
