@@ -11,9 +11,12 @@ PACKAGE = ROOT / "invdn_mobile"
 
 # Bottom to top; a module's layer is that of its longest matching prefix. Imports within a layer are allowed.
 LAYERS = [
-    ("foundation", ["invdn_mobile", "errors", "atomic", "quiet", "metrics", "device", "gates", "schema", "extras"]),
+    (
+        "foundation",
+        ["invdn_mobile", "errors", "atomic", "quiet", "metrics", "device", "gates", "schema", "extras", "timer"],
+    ),
     ("signals", ["imageio", "tiling", "noise", "strength"]),
-    ("model and data", ["model", "data"]),
+    ("model and data", ["model", "data", "stress"]),
     ("denoiser and runtimes", ["denoise", "runtimes"]),
     ("pipelines", ["train", "evaluate", "export", "parity"]),
     ("products", ["bench", "evaluate.frontier", "web", "golden", "samples_report"]),

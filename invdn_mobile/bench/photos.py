@@ -87,7 +87,8 @@ def parse_profile(text: str) -> tuple[dict[str, float], str]:
 
 def denoise_row(photo: Path, variant: str, threads: int | None, tile: int, extra: list[str] | None = None) -> dict:
     """Run ``invdn denoise --profile`` on ``photo`` in a fresh process and return its row: wall time, the breakdown
-    and the process's peak RSS (``wait4``'s ``ru_maxrss``, what ``/usr/bin/time -v`` reports)."""
+    and the process's peak RSS: its own ``VmHWM`` as it prints it (``wait4``'s ``ru_maxrss`` where it prints none;
+    on Linux that one also counts the memory of this parent process at the spawn, what a big test process shows)."""
     import time
 
     from invdn_mobile.imageio import open_raster
@@ -129,6 +130,9 @@ def denoise_row(photo: Path, variant: str, threads: int | None, tile: int, extra
         "photo_format": photo.suffix.lstrip("."),
         "peak_mem_bytes": usage.ru_maxrss * 1024,
     }
+    own = re.findall(r"peak resident memory so far: (\d+) kB", text)
+    if own:  # the last one printed: the child's own address space, not counting this parent's
+        row["peak_mem_bytes"] = int(own[-1]) * 1024
     if proc.returncode != 0:
         return row | {"status": "failed", "error": text.strip().splitlines()[-1][:300] if text.strip() else "failed"}
     seconds, used = parse_profile(text)

@@ -169,6 +169,9 @@ def denoise(
                         "1 worker thread each for the sigma estimate, tile cutting and PNG writing"
                     )
                     typer.echo(f"  {profile_line(timer.seconds)}")
+                    peak = peak_rss_kb()
+                    if peak is not None:
+                        typer.echo(f"  peak resident memory so far: {peak} kB (VmHWM)")
 
             noise = estimator.submit(sigma)
             return [write]
@@ -178,6 +181,18 @@ def denoise(
 
 
 STEPS = ("decode", "sigma", "tiles", "network", "blend", "encode")
+
+
+def peak_rss_kb() -> int | None:
+    """This process's peak resident memory in kB (Linux ``VmHWM`` of its own address space: unlike a parent's
+    ``wait4``, it does not count the memory of the process that spawned it); None where there is no /proc."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def profile_line(seconds: dict) -> str:
