@@ -16,7 +16,12 @@ import numpy as np
 import torch
 
 from invdn_mobile.export.fakequant import FIXED, QuantSim
+from invdn_mobile.export.integer import prepared
+from invdn_mobile.export.photos import calibration_data
+from invdn_mobile.gates import INT8_GATE
 from invdn_mobile.metrics import psnr
+from invdn_mobile.model import Denoiser
+from invdn_mobile.parity import DEFAULT_NOISES, in_domain, parity_set
 
 
 @dataclass
@@ -179,28 +184,18 @@ def for_recipe(
     """The coverage of recipe ``target``'s calibration for ``model`` (its weights' ``meta``) at ``tile``: the graph
     its full-integer options convert (equalized, split), the calibration crops its export uses (``generated``: with
     the generated stress crops), over the stress photos' cases inside the model's domain."""
-    from invdn_mobile.export.integer import prepared
-    from invdn_mobile.export.photos import calibration_data
-    from invdn_mobile.gates import INT8_GATE
-    from invdn_mobile.model import Denoiser
-    from invdn_mobile.parity import DEFAULT_NOISES, in_domain, load_cases
-    from invdn_mobile.stress import stress_photos
-
     z = meta.get("z", {})
     denoiser = Denoiser(model, tile=(tile, tile), seed=int(z.get("seed", 0)), z_scale=float(z.get("scale", 1.0)))
     denoiser.eval()
     feeds = calibration_data(calibration, tile, 16, None, denoiser=denoiser if generated else None)
     sim = QuantSim(prepared(denoiser, target.options(meta.get("variant") or target.variant)))
-    cases, _ = load_cases(stress_photos(), tuple(noises or DEFAULT_NOISES), tile)
+    pset = parity_set(denoiser, None, tuple(noises or DEFAULT_NOISES), tile, whole=False, sets=("stress",))
     noisy, clean, labels = [], [], []
-    with torch.no_grad():
-        for c in cases:
-            x = torch.from_numpy(c.noisy.transpose(2, 0, 1).copy())[None]
-            if x.shape[-2:] != (tile, tile):  # a photo smaller than the tile: its case is not one tile
-                continue
-            if in_domain(denoiser(x).numpy(), INT8_GATE.domain):
-                noisy.append(x)
-                clean.append(c.clean)
-                labels.append(c.label)
+    for c, ref in zip(pset.cases, pset.reference):
+        # one tile each (a photo smaller than the tile is not one), inside the model's domain as the gate reads it
+        if c.noisy.shape[:2] == (tile, tile) and in_domain(ref, INT8_GATE.domain):
+            noisy.append(torch.from_numpy(c.noisy.transpose(2, 0, 1).copy())[None])
+            clean.append(c.clean)
+            labels.append(c.label)
     feeds = [torch.from_numpy(f["image"]) for f in feeds]
     return coverage(sim, feeds, noisy, clean, labels, headroom=headroom)
