@@ -98,3 +98,33 @@ def test_the_stress_set_catches_ranges_the_held_out_photos_never_test(compact, s
     for pset in (held, hard):
         fixed = measure("wide", "sim", "int8", wide, pset, gate)
         assert fixed.status == "pass", fixed.failures
+
+
+def test_ranges_reports_coverage_and_headroom_removes_saturation():
+    """`invdn ranges`: every tensor of the every-op graph with its calibrated range (the min/max of the calibration
+    crops, so nothing saturates on them), the stress photos' range, the saturated fraction that follows from the two,
+    and clamp costs; wider ranges (headroom) saturate less. A recipe without activation ranges is one line."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from invdn_mobile.cli.main import app
+
+    require_weights("compact")
+    args = ["ranges", "android-npu-int8-s16", "--variant", "compact", "--tile", "32", "--json"]
+    runs = {}
+    for headroom in ("1", "4"):
+        result = CliRunner().invoke(app, [*args, "--headroom", headroom])
+        assert result.exit_code == 0, result.output
+        runs[headroom] = json.loads(result.stdout.strip().splitlines()[-1])
+    plain, wide = runs["1"], runs["4"]
+    assert plain["cases"] > 10 and len(plain["tensors"]) > 100
+    for t in plain["tensors"]:
+        lo, hi = t["calibrated"]
+        assert t["calibration_saturated"] == 0 or t["tensor"] in ("input", "output")  # pinned to [0, 1]
+        outside = t["seen"][0] < lo or t["seen"][1] > hi
+        assert (t["saturated"] > 0) == outside or t["tensor"] in ("input", "output"), t
+    assert sum(t["saturated"] > 0 for t in plain["tensors"]) > sum(t["saturated"] > 0 for t in wide["tensors"])
+    assert plain["groups"] and all(len(v) == 2 for v in plain["groups"].values())
+    result = CliRunner().invoke(app, ["ranges", "onnx-fp32"])
+    assert result.exit_code != 0 and "not an INT8 recipe" in result.output
