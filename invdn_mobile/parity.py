@@ -62,6 +62,7 @@ class ParitySet:
     denoiser: object = None  # the PyTorch denoiser (artifact tile and z) the reference came from
     tiled_reference_clipped: np.ndarray | None = None  # tiles clipped before blending, as an artifact that clips
     fp16_compute: ParityRow | None = None  # its FP16-arithmetic row, measured once (see fp16_compute_row)
+    key: str = ""  # the name it is cached under (invdn_mobile.export.references); empty: not cached
 
 
 def _eight_bit(x: np.ndarray) -> np.ndarray:
@@ -114,22 +115,33 @@ def load_cases(
     return cases, tiled
 
 
+def parity_cases(
+    folder: Path | None, noises: tuple[str, ...], tile: int, whole: bool = True, sets=("heldout",)
+) -> ParitySet:
+    """The parity cases of the photo ``sets`` (and, with ``whole``, the whole photo for the tiler), without the
+    PyTorch outputs yet (:func:`add_references`)."""
+    label, photos = set_photos(folder, tuple(sets))
+    cases, tiled = load_cases(photos, tuple(noises), tile)
+    return ParitySet(label, tuple(noises), tile, cases, tiled if whole else None)
+
+
+def add_references(pset: ParitySet, denoiser) -> ParitySet:
+    """The PyTorch FP32 outputs of ``denoiser`` (at the artifact's tile and z) on every case and the whole photo."""
+    fn = ensemble_fn(denoiser)
+    overlap = default_overlap(pset.tile)
+    pset.denoiser = denoiser
+    pset.reference = [denoise_array(c.noisy, fn, pset.tile, overlap) for c in pset.cases]
+    pset.tiled_reference = None if pset.tiled is None else denoise_array(pset.tiled, fn, pset.tile, overlap)
+    return pset
+
+
 def parity_set(
     denoiser, folder: Path | None, noises: tuple[str, ...], tile: int, whole: bool = True, sets=("heldout",)
 ) -> ParitySet:
     """The parity cases of the photo ``sets`` and the PyTorch FP32 outputs on them (``denoiser`` at the artifact's
     tile and z). ``whole=False``: no whole photo through the tiler, only the tiles (for slow evaluators, e.g. an
     emulated ARM core)."""
-    label, photos = set_photos(folder, tuple(sets))
-    cases, tiled = load_cases(photos, tuple(noises), tile)
-    if not whole:
-        tiled = None
-    pset = ParitySet(label, tuple(noises), tile, cases, tiled, denoiser=denoiser)
-    fn = ensemble_fn(denoiser)
-    overlap = default_overlap(tile)
-    pset.reference = [denoise_array(c.noisy, fn, tile, overlap) for c in cases]
-    pset.tiled_reference = None if tiled is None else denoise_array(tiled, fn, tile, overlap)
-    return pset
+    return add_references(parity_cases(folder, noises, tile, whole, sets), denoiser)
 
 
 @dataclass

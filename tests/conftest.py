@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,11 @@ from invdn_mobile.model import InvDN, VariantConfig
 from invdn_mobile.model.checkpoint import save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
+# parity references made by the tests go into a folder of this run, removed at its end, not the user's cache
+# (invdn_mobile/export/references.py)
+if "INVDN_CACHE" not in os.environ:
+    os.environ["INVDN_CACHE"] = tempfile.mkdtemp(prefix="invdn-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["INVDN_CACHE"], ignore_errors=True)
 SAMPLES = ROOT / "samples"
 TINY = VariantConfig(scales=2, blocks=1, width=8)
 

@@ -116,6 +116,18 @@ def export(
             "can run it (dynamic-range int8dyn has no GPU kernels).",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Export jobs side by side, each in its own process with its share of the cores; the parity "
+            "references of each model are computed once and shared (cached in ~/.cache/invdn-mobile, INVDN_CACHE "
+            "sets the folder) [default: one per core].",
+            show_default=False,
+        ),
+    ] = None,
     allow_unverified: Annotated[
         bool,
         typer.Option(
@@ -137,10 +149,10 @@ def export(
     import time
     from dataclasses import replace
 
-    from invdn_mobile.atomic import output_dir
     from invdn_mobile.bench.generated import record_export_all
     from invdn_mobile.denoise import resolve_weights
-    from invdn_mobile.export.run import ExportJob, export_artifacts
+    from invdn_mobile.export.batch import default_workers, run_jobs
+    from invdn_mobile.export.run import ExportJob
     from invdn_mobile.export.targets import plan
     from invdn_mobile.model.checkpoint import load_weights
     from invdn_mobile.parity import count_line, markdown
@@ -151,13 +163,12 @@ def export(
         check_options(tile, None, whole=False)
     noises, sets = _noises(noise), _sets(photo_sets)
     one_job = len({job.name for job, _ in runs}) == 1
-    groups, statuses, started = [], [], time.monotonic()
+    specs, started = [], time.monotonic()
     for job, model_variant in runs:
         path = resolve_weights(weights, model_variant or "paper")
         model, meta = load_weights(path, model_variant)
         model_variant = meta.get("variant") or model_variant or "custom"
         out_dir = out if (out and one_job) else (out or OUT_ROOT) / job.name
-        typer.echo(f"[{job.name}] {model_variant} {job.format} {job.precision} tile {tile or job.tile} -> {out_dir}")
         options = job.options(model_variant, keep_float)
         if sensitivity and job.precision == "int8":
             options = replace(options, **_sensitivity(job, model, meta, images, calibration, tile or job.tile))
@@ -166,10 +177,10 @@ def export(
             images, calibration, noises, sets, left_out=job.left_out, generated_calibration=calibrate_generated,
             options=options,
         )  # fmt: skip
-        with output_dir(out_dir):  # a failed export leaves no empty folder
-            result = export_artifacts(spec, log=lambda msg: typer.echo(f"  {msg}"))
-        statuses += result.statuses
-        groups += [_rows(e, job.name) for e in result.entries]
+        specs.append((job.name, spec))
+    results = run_jobs(specs, workers or default_workers(len(specs)), log=typer.echo)
+    statuses = [s for result in results for s in result.statuses]
+    groups = [_rows(e, name) for (name, _), result in zip(specs, results) for e in result.entries]
     typer.echo(markdown([row for group in groups for row in group]))
     typer.echo(count_line(statuses))
     # the main job as the README runs it: its table is the committed record (benchmarks/parity.json and .md)
@@ -241,8 +252,9 @@ def parity(
     """Execute artifacts on the parity set (held-out and stress photos) against the PyTorch FP32 denoiser and the
     clean photos; print each row with its status (pass, fail, unverified) and exit non-zero when any fails."""
     from invdn_mobile.export.manifest import entry_for, read_manifest, weights_for_entry
+    from invdn_mobile.export.references import parity_reference
     from invdn_mobile.export.registry import get_format
-    from invdn_mobile.export.run import check_artifact, parity_reference
+    from invdn_mobile.export.run import check_artifact
     from invdn_mobile.model.checkpoint import load_weights
     from invdn_mobile.parity import combined_status, count_line, markdown
 

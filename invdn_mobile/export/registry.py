@@ -54,6 +54,9 @@ class Format:
     fp16_compute_row: bool = False
     # the recipe options (fields of ExportOptions) its exporter reads; a recipe setting another is refused
     options: tuple[str, ...] = ()
+    # its precisions start from one conversion that the backend keeps in the process (TFLite: the FP32 flatbuffer),
+    # so `export all` runs the jobs of one model in this format in one worker (export/batch.py)
+    shared_conversion: bool = False
 
     def module(self):
         return importlib.import_module(self.backend)
@@ -100,6 +103,7 @@ register(
         fp16_compute_row=True,
         options=("keep_float", "full_integer", "integer_io", "activation_bits", "state_bits", "equalize", "sub_free",
                  "split_concats", "cpu_only"),
+        shared_conversion=True,
     )
 )
 register(

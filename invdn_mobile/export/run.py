@@ -11,25 +11,16 @@ from pathlib import Path
 
 from invdn_mobile.atomic import atomic_dir, atomic_path, make_dir, remove_artifact
 from invdn_mobile.errors import InvdnError, first_line
-from invdn_mobile.export.manifest import artifact_name, describe, entry_for, sha256, write_manifest
-from invdn_mobile.export.photos import calibration_data, sample_photos
+from invdn_mobile.export.manifest import artifact_name, describe, entry_for, write_manifest
+from invdn_mobile.export.photos import calibration_data
+from invdn_mobile.export.references import fp16_row, parity_reference
 from invdn_mobile.export.registry import ExportOptions, check_precision, get_format
 from invdn_mobile.gates import FP16_COMPUTE_GATE, GATES
 from invdn_mobile.model import Denoiser
 from invdn_mobile.model.macs import model_macs
-from invdn_mobile.parity import (
-    DEFAULT_NOISES,
-    PHOTO_SETS,
-    combined_status,
-    fp16_compute_row,
-    measure,
-    parity_set,
-    unverified_row,
-)
+from invdn_mobile.parity import DEFAULT_NOISES, PHOTO_SETS, combined_status, measure, unverified_row
 from invdn_mobile.runtimes import load_runner
 from invdn_mobile.tiling import DEFAULT_TILE, check_options
-
-_SETS: dict[tuple, object] = {}  # parity sets (photos and PyTorch outputs), per weights/tile/z/photos/noises
 
 
 @dataclass
@@ -69,6 +60,12 @@ class ExportJob:
     generated_calibration: bool = False
     options: ExportOptions = ExportOptions()
 
+    @property
+    def z(self) -> tuple[int, float]:
+        """The weights' z_HF seed and scale."""
+        z = self.meta.get("z", {})
+        return int(z.get("seed", 0)), float(z.get("scale", 1.0))
+
 
 def export_artifacts(job: ExportJob, log=print) -> ExportResult:
     """Export the constant-z artifact (and the z-input variant), execute each on the parity set, gate, and record the
@@ -79,8 +76,7 @@ def export_artifacts(job: ExportJob, log=print) -> ExportResult:
     multiple = model.config.multiple
     check_options(tile, None, multiple, whole=False)
     make_dir(out_dir)
-    z = job.meta.get("z", {})
-    seed, scale = int(z.get("seed", 0)), float(z.get("scale", 1.0))
+    seed, scale = job.z
     variant = job.meta.get("variant") or "custom"
     reference_denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
     pset = parity_reference(model, job.weights_path, tile, seed, scale, job.images, job.noises, job.sets)
@@ -141,20 +137,6 @@ def export_artifacts(job: ExportJob, log=print) -> ExportResult:
     return result
 
 
-def parity_reference(
-    model, weights_path: Path, tile: int, seed: int, scale: float, images: Path | None, noises, sets=PHOTO_SETS
-):
-    """The parity set (the photo ``sets``: ``images``, default ``samples/heldout``, and the stress photos, at every
-    noise level of ``noises``) and the PyTorch FP32 outputs on it, made once per weights/tile/z/photos/noises
-    (``export all`` and ``invdn parity`` meet the same model at the same tile many times)."""
-    images = sample_photos("heldout", images) if "heldout" in sets else None
-    key = (sha256(weights_path), tile, seed, scale, str(images and Path(images).resolve()), tuple(noises), tuple(sets))
-    if key not in _SETS:
-        denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
-        _SETS[key] = parity_set(denoiser, images, tuple(noises), tile, sets=tuple(sets))
-    return _SETS[key]
-
-
 def check_artifact(path: Path, entry: dict, fmt, pset) -> list:
     """Execute one artifact on the parity set and judge it: its runtime's row, plus the FP16-compute row for an FP16
     artifact whose runtime here computes in FP32; the backend's structural check (where it has one) adds failures."""
@@ -178,7 +160,7 @@ def check_artifact(path: Path, entry: dict, fmt, pset) -> list:
         row.failures, row.status = (*row.failures, *problems) if row.status == "fail" else tuple(problems), "fail"
     rows = [row]
     if precision == "fp16" and fmt.fp16_compute_row:
-        rows.append(fp16_compute_row(path.name, fmt.name, precision, pset, FP16_COMPUTE_GATE))
+        rows.append(fp16_row(path.name, fmt.name, precision, pset, FP16_COMPUTE_GATE))
     return rows
 
 

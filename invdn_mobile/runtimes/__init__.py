@@ -9,6 +9,7 @@ z_HF recorded in their manifest entry, so they compute exactly what the constant
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Protocol
 
 import numpy as np
@@ -33,10 +34,12 @@ RUNTIMES = {
 
 
 def load_runner(runtime: str, path, entry: dict, **options) -> Runner:
-    """``options``: ``threads`` (intra-op threads; 0/None: the runtime's default) and, for ONNX Runtime,
-    ``providers``."""
+    """``options``: ``threads`` (intra-op threads; 0/None: the runtime's default, or ``INVDN_THREADS`` where that is
+    set, as in an export worker) and, for ONNX Runtime, ``providers``."""
     if runtime not in RUNTIMES:
         raise InvdnError(f"no runtime {runtime!r} on this machine (known: {', '.join(RUNTIMES)})")
+    if not options.get("threads") and os.environ.get("INVDN_THREADS", "").isdigit():
+        options["threads"] = int(os.environ["INVDN_THREADS"])
     module, func = RUNTIMES[runtime].split(":")
     return getattr(importlib.import_module(module), func)(path, entry, **options)
 
