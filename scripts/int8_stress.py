@@ -1,13 +1,11 @@
 """INT8 on the stress set, before and after the stress-aware calibration (docs/int8.md, "Photos that stress the
 ranges"): every INT8 recipe of ``invdn export all`` (and the 16-bit-activation ones) exported with the calibration
-crops of ``samples/calibration`` only ("before"; still ``invdn export``'s default) and with the generated stress crops
-of the calibration seeds added ("after"; ``invdn export --calibrate-generated``), each executed on the held-out and the stress photos, z baked in (no -zin
-twin). Writes ``benchmarks/int8/stress-<date>.json``: per recipe, variant and calibration, the gate status and the
-mean / worst drop vs clean and the max abs error over the held-out, the stress and both sets (cases inside the
-model's domain; the excluded ones listed).
-
-    PYTHONPATH=. python scripts/int8_stress.py [--recipes onnx-int8 ...] [--variants compact paper]
-"""
+crops of ``samples/calibration`` only ("before"; still ``invdn export``'s default) and with the generated stress
+crops of the calibration seeds added ("after"; ``invdn export --calibrate-generated``), each executed on the held-out
+and the stress photos, z baked in (no -zin twin). Writes ``benchmarks/int8/stress-<date>.json``: per recipe, variant
+and calibration, the gate status and the mean / worst drop vs clean and the max abs error over the held-out, the
+stress and both sets (cases inside the model's domain; the excluded ones listed). PYTHONPATH=. python
+scripts/int8_stress.py [--recipes onnx-int8 ...] [--variants compact paper]"""
 
 from __future__ import annotations
 

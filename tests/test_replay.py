@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from invdn_mobile.export.run import sha256
+from invdn_mobile.export.manifest import sha256
 from invdn_mobile.golden import (
     REPLAY_INT8_TARGET,
     REPLAY_TILE,
