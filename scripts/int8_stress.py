@@ -4,8 +4,10 @@ crops of ``samples/calibration`` only ("before"; still ``invdn export``'s defaul
 crops of the calibration seeds added ("after"; ``invdn export --calibrate-generated``), each executed on the held-out
 and the stress photos, z baked in (no -zin twin). Writes ``benchmarks/int8/stress-<date>.json``: per recipe, variant
 and calibration, the gate status and the mean / worst drop vs clean and the max abs error over the held-out, the
-stress and both sets (cases inside the model's domain; the excluded ones listed). PYTHONPATH=. python
-scripts/int8_stress.py [--recipes onnx-int8 ...] [--variants compact paper]"""
+stress and both sets (cases inside the model's domain; the excluded ones listed).
+
+Usage: PYTHONPATH=. python scripts/int8_stress.py [--recipes onnx-int8 ...] [--variants compact paper]
+"""
 
 from __future__ import annotations
 
