@@ -16,6 +16,7 @@ the files in ``golden/tiling/`` (``invdn golden``) that those ports are tested a
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from invdn_mobile.errors import InvdnError
 DEFAULT_TILE = 256
 DEFAULT_OVERLAP = 32  # pixels; small tiles use a quarter tile (default_overlap)
 MULTIPLE = 4  # tile sides are multiples of this (the model's two Haar downscales)
+CUT_ROWS = 32  # rows converted to float at a time when cutting a tile row: a small band, not a tile-high one
 MAX_TILE = 4096  # larger tiles only cost memory: a 4096^2 tile of the paper model already needs several GB
 PADDING = "symmetric"  # numpy.pad mode, bottom and right only: a b c | c b a a b c ... (the edge pixel repeated)
 PADDING_FORMULA = "source index of padded index i on an axis of n pixels: k = i mod 2n; k if k < n else 2n - 1 - k"
@@ -218,11 +220,12 @@ def run_banded(
     :func:`run_tiled`: the result is identical.
 
     Host work on the main thread (between network calls) is kept to the least: a worker thread cuts the next tile
-    row into one NCHW array while ``fn`` runs (a batch within a tile row is then a view of it), the blend windows are
-    computed once per kind of tile, and the sums are held planar (CHW, like ``fn``'s output) in one tile-high buffer,
-    added to in place. Memory: two tile rows of input tiles, one band of input rows and a tile row of sums.
-    ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``, ``network``, ``blend``, ``wait``;
-    ``tiles`` is mostly the worker's)."""
+    row into one NCHW array while ``fn`` runs (a batch within a tile row is then a view of it), and another blends
+    each batch's output while ``fn`` runs on the next (``emit`` is called from it): the blend windows are computed
+    once per kind of tile, the sums are held planar (CHW, like ``fn``'s output) in one tile-high buffer and added to
+    in place. Memory: two tile rows of input tiles, a tile row of sums and at most three
+    batches of output. ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``, ``network``,
+    ``blend``, ``wait``; ``tiles`` and ``blend`` are mostly the workers')."""
     from concurrent.futures import ThreadPoolExecutor
 
     from invdn_mobile.timer import Timer
@@ -241,20 +244,51 @@ def run_banded(
 
     def tile_row(i: int) -> np.ndarray:  # on the worker thread, while the network runs: tile row i as NCHW
         with timer("tiles"):
-            y = p.ys[i]
-            b = rows(y, min(y + t, p.height))
-            pad = ((0, t - b.shape[0]), (0, pw - b.shape[1]), (0, 0))  # rows: only when the photo is under one tile
-            b = np.pad(b, pad, mode=PADDING) if pad[0][1] or pad[1][1] else b
-            out = np.empty((nx, b.shape[2], t, t), np.float32)
-            for j, x in enumerate(p.xs):
-                out[j] = b[:, x : x + t].transpose(2, 0, 1)
+            y, out = p.ys[i], None
+            height = min(y + t, p.height) - y
+            step = t if height < t else CUT_ROWS  # under one tile high: the rows at once, to mirror them
+            for r in range(0, height, step):
+                b = rows(y + r, y + min(r + step, height))
+                pad = ((0, t - b.shape[0] if height < t else 0), (0, pw - b.shape[1]), (0, 0))
+                b = np.pad(b, pad, mode=PADDING) if pad[0][1] or pad[1][1] else b
+                if out is None:
+                    out = np.empty((nx, b.shape[2], t, t), np.float32)
+                for j, x in enumerate(p.xs):
+                    out[j, :, r : r + b.shape[0]] = b[:, x : x + t].transpose(2, 0, 1)
             return out
 
     top = 0  # the photo row of the sums' first row: acc[:, r] holds row top + r
     acc = weight = scratch = None
-    with ThreadPoolExecutor(1, thread_name_prefix="invdn-tiles") as pool:
+
+    def blend(start: int, out: np.ndarray) -> None:  # on the blend thread, batch after batch, in order
+        nonlocal top, acc, weight, scratch
+        for k, result in enumerate(out):
+            i, j = divmod(start + k, nx)
+            with timer("blend"):
+                if acc is None:
+                    acc = np.zeros((result.shape[0], t, pw), np.float32)
+                    weight = np.zeros((t, pw), np.float32)
+                    scratch = np.empty((result.shape[0], t, t), np.float32)
+                w, y, x = window(i, j), p.ys[i] - top, p.xs[j]
+                sums = acc[:, y : y + t, x : x + t]
+                sums += np.multiply(result, w, out=scratch)
+                weight[y : y + t, x : x + t] += w
+                if j < nx - 1:
+                    continue
+                # tile row i done: rows above the next tile row are final
+                n = min(p.ys[i + 1] if i + 1 < ny else ph, p.height) - top
+                finished = np.divide(acc[:, :n, : p.width], weight[:n, : p.width]).transpose(1, 2, 0)
+                acc[:, : t - n] = acc[:, n:].copy()  # the rows still open move to the top
+                acc[:, t - n :] = 0
+                weight[: t - n] = weight[n:].copy()
+                weight[t - n :] = 0
+            emit(top, finished)
+            top += n
+
+    with ThreadPoolExecutor(1, "invdn-tiles") as pool, ThreadPoolExecutor(1, "invdn-blend") as blender:
         ahead = {0: pool.submit(tile_row, 0)}
         current: dict[int, np.ndarray] = {}
+        blends: deque = deque()
         for start in range(0, len(p), batch):
             stop = min(start + batch, len(p))
             pieces = []
@@ -269,27 +303,13 @@ def run_banded(
                 tiles = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
             with timer("network"):
                 out = fn(tiles)
-            for k, result in enumerate(out):
-                i, j = divmod(start + k, nx)
-                with timer("blend"):
-                    if acc is None:
-                        acc = np.zeros((result.shape[0], t, pw), np.float32)
-                        weight = np.zeros((t, pw), np.float32)
-                        scratch = np.empty((result.shape[0], t, t), np.float32)
-                    w, y, x = window(i, j), p.ys[i] - top, p.xs[j]
-                    sums = acc[:, y : y + t, x : x + t]
-                    sums += np.multiply(result, w, out=scratch)
-                    weight[y : y + t, x : x + t] += w
-                    n = 0
-                    if j == nx - 1:  # tile row i done: rows above the next tile row are final
-                        n = min(p.ys[i + 1] if i + 1 < ny else ph, p.height) - top
-                        finished = np.divide(acc[:, :n, : p.width], weight[:n, : p.width]).transpose(1, 2, 0)
-                        acc[:, : t - n] = acc[:, n:].copy()  # the rows still open move to the top
-                        acc[:, t - n :] = 0
-                        weight[: t - n] = weight[n:].copy()
-                        weight[t - n :] = 0
-                if n > 0:
-                    emit(top, finished)
-                    top += n
+            with timer("blend"):  # a copy of our own: a runtime may reuse its output buffer on the next call
+                blends.append(blender.submit(blend, start, np.array(out, np.float32)))
+            while len(blends) > 2 or blends and blends[0].done():  # at most two batches wait for the blend
+                with timer("wait"):
+                    blends.popleft().result()
             if on_tile is not None:
                 on_tile(len(out))
+        with timer("wait"):
+            while blends:
+                blends.popleft().result()
