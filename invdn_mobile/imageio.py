@@ -185,7 +185,7 @@ class _PngLayout:
         """Whether :class:`PngRows` decodes this PNG exactly as OpenCV's whole decode: 8 or 16 bits, gray, gray +
         alpha, RGB or RGBA, not interlaced, upright, and nothing before the pixels that OpenCV reads (no tRNS,
         palette, gamma...)."""
-        plain = head[24] in (8, 16) and head[25] in (0, 2, 4, 6) and head[28] == 0
+        plain = head[24] in (8, 16) and head[25] in (0, 2, 4, 6) and head[26:29] == b"\0\0\0"
         return plain and self.idat is not None and self.orientation == 1 and self.before <= _STREAM_CHUNKS
 
 
@@ -250,6 +250,8 @@ class PngRows:
                     t0 = time.perf_counter()
                     try:
                         self.done = next(self._bands, self.done)
+                        if self.done == self.pixels.shape[0]:
+                            self._bands.close()  # and with it the file
                     except InvdnError as exc:
                         self.error = str(exc)
                     except Exception as exc:  # zlib, OpenCV, the file: one line, never a traceback
