@@ -223,9 +223,9 @@ def run_banded(
     row into one NCHW array while ``fn`` runs (a batch within a tile row is then a view of it), and another blends
     each batch's output while ``fn`` runs on the next (``emit`` is called from it): the blend windows are computed
     once per kind of tile, the sums are held planar (CHW, like ``fn``'s output) in one tile-high buffer and added to
-    in place. Memory: two tile rows of input tiles, a tile row of sums and at most three
-    batches of output. ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``, ``network``,
-    ``blend``, ``wait``; ``tiles`` and ``blend`` are mostly the workers')."""
+    in place. Memory: two tile rows of input tiles, a tile row of sums and at most three batches of output.
+    ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``, ``network``, ``blend``, ``wait``;
+    ``tiles`` and ``blend`` are mostly the workers')."""
     from concurrent.futures import ThreadPoolExecutor
 
     from invdn_mobile.timer import Timer
