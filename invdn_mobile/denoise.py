@@ -31,6 +31,7 @@ TileFn = Callable[[np.ndarray], np.ndarray]
 # sigma 5 (-4.9 / -6.3 dB). `--strength auto` (the weights' calibrated curve) is the fix; this warns without it.
 LOW_NOISE_SIGMA = 10.0
 NOTE_BELOW = 0.8  # --strength auto: a per-photo note when less than this part of the model's change is kept
+ENCODE_ROWS = 32  # rows blended with the noisy photo, rounded and written at a time by denoise_file's writer
 
 
 def photo_strength(
@@ -246,14 +247,15 @@ def denoise_file(
             def write(y0: int, out: np.ndarray) -> None:  # on the worker thread, band after band
                 if not level:
                     level.append(strength() if callable(strength) else strength)
-                y1 = y0 + out.shape[0]
                 with timer("encode"):
-                    rgb = blend(raster.rgb(y0, y1), out, level[0])
-                    png.write(quantize(rgb, raster.bits, raster.gray, raster.alpha(y0, y1)))
+                    for r in range(0, out.shape[0], ENCODE_ROWS):  # a few rows at a time: small temporaries
+                        rows, a, b = out[r : r + ENCODE_ROWS], y0 + r, min(y0 + r + ENCODE_ROWS, y0 + out.shape[0])
+                        rgb = rows if level[0] >= 1 else blend(raster.rgb(a, b), rows, level[0])
+                        png.write(quantize(rgb, raster.bits, raster.gray, raster.alpha(a, b)))
 
             def finish(y0: int, out: np.ndarray) -> None:
                 pending.append(pool.submit(write, y0, out))
-                while len(pending) > 2:  # at most two finished bands wait for the writer
+                while len(pending) > 1:  # at most one finished band waits for the writer
                     with timer("wait"):
                         pending.popleft().result()
 

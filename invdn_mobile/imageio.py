@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
+import time
 import warnings
 import zlib
 from dataclasses import dataclass, replace
@@ -65,10 +67,17 @@ class Raster:
     pixels: np.ndarray
     bits: int = 8
     icc: bytes | None = None
+    decoding: PngRows | None = None  # open_raster(stream=True): rows still being decoded into ``pixels``
 
     @property
     def size(self) -> tuple[int, int]:
         return self.pixels.shape[0], self.pixels.shape[1]
+
+    def ready(self, y1: int | None = None) -> None:
+        """Block until rows ``0:y1`` (all: None) are decoded; a photo that turns out corrupt or truncated there is an
+        :class:`InvdnError`. Every read of :attr:`pixels` goes through here."""
+        if self.decoding is not None:
+            self.decoding.wait(self.size[0] if y1 is None else min(y1, self.size[0]))
 
     @property
     def gray(self) -> bool:
@@ -80,12 +89,14 @@ class Raster:
 
     def rgb(self, y0: int = 0, y1: int | None = None) -> np.ndarray:
         """Rows ``y0:y1`` as float32 RGB in [0, 1] (gray replicated), exactly as :attr:`Photo.rgb` has them."""
+        self.ready(y1)
         rows = self.pixels[y0:y1]
         rows = rows[:, :, :-1] if self.has_alpha else rows
         rgb = rows.astype(np.float32) / (65535.0 if self.bits == 16 else 255.0)
         return np.repeat(rgb, 3, axis=2) if self.gray else np.ascontiguousarray(rgb)
 
     def alpha(self, y0: int = 0, y1: int | None = None) -> np.ndarray | None:
+        self.ready(y1)
         return self.pixels[y0:y1, :, -1] if self.has_alpha else None
 
     def to_photo(self) -> Photo:
@@ -99,10 +110,14 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     return open_raster(path, max_pixels).to_photo()
 
 
-def open_raster(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Raster:
+def open_raster(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, stream: bool = False) -> Raster:
     """Decode ``path`` into one integer copy (:class:`Raster`); every failure is an :class:`InvdnError` with a
     one-line reason. 8- and 16-bit PNGs (and 16-bit TIFFs) are decoded by OpenCV straight into that copy; the rest
-    by Pillow, converted to numpy a band at a time."""
+    by Pillow, converted to numpy a band at a time.
+
+    ``stream``: a PNG that :class:`PngRows` can stream (most: see there) returns after reading its header, its rows
+    decoded band by band when first asked for (:meth:`Raster.ready`), so that work on the first rows starts before
+    the last are read; a corrupt or truncated file is then found when its rows are reached, not here."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -135,8 +150,12 @@ def open_raster(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Raste
                 frames = getattr(im, "n_frames", 1)
                 if frames > 1 and fmt != "MPO":  # MPO: a camera JPEG with extra views; the first is the photo
                     raise InvdnError(f"{path}: holds {frames} frames (animated or multi-page); give single images")
-                orientation = _png_orientation(path) if fmt == "PNG" else im.getexif().get(0x0112, 1)
+                layout = _png_layout(path) if fmt == "PNG" else None
+                orientation = layout.orientation if layout else im.getexif().get(0x0112, 1)
                 icc = im.info.get("icc_profile") or None
+                if stream and layout and layout.streamable(head):
+                    rows = PngRows(path, head, layout.idat)
+                    return Raster(rows.pixels, 16 if rows.pixels.dtype == np.uint16 else 8, icc, rows)
                 array = _decode_cv2(path, head, fmt)
                 if array is None:
                     im.load()  # full decode: catches truncated files
@@ -156,23 +175,162 @@ def open_raster(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Raste
     return Raster(_orient(array, orientation), 16 if array.dtype == np.uint16 else 8, icc)
 
 
-def _png_orientation(path: Path) -> int:
-    """The EXIF orientation in a PNG's eXIf chunk (1 without one), found by walking the chunk headers: Pillow's
-    ``getexif`` decodes the whole image to look past the pixels."""
+@dataclass
+class _PngLayout:
+    orientation: int  # EXIF orientation (eXIf chunk), 1 without one
+    before: set  # the kinds of chunk before the pixels
+    idat: int | None  # file offset of the first IDAT chunk
+
+    def streamable(self, head: bytes) -> bool:
+        """Whether :class:`PngRows` decodes this PNG exactly as OpenCV's whole decode: 8 or 16 bits, gray, gray +
+        alpha, RGB or RGBA, not interlaced, upright, and nothing before the pixels that OpenCV reads (no tRNS,
+        palette, gamma...)."""
+        plain = head[24] in (8, 16) and head[25] in (0, 2, 4, 6) and head[26:29] == b"\0\0\0"
+        return plain and self.idat is not None and self.orientation == 1 and self.before <= _STREAM_CHUNKS
+
+
+_STREAM_CHUNKS = {b"IHDR", b"iCCP", b"sRGB", b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"tIME", b"eXIf"}
+
+
+def _png_layout(path: Path) -> _PngLayout:
+    """The EXIF orientation, the chunks before the pixels and where they start, found by walking the chunk headers:
+    Pillow's ``getexif`` decodes the whole image to look past the pixels."""
     from PIL import Image
 
+    orientation, before, idat = 1, set(), None
     with path.open("rb") as f:
         f.seek(8)
         while len(header := f.read(8)) == 8:
             length, kind = struct.unpack(">I4s", header)
+            if kind == b"IDAT" and idat is None:
+                idat = f.tell() - 8
+            if idat is None:
+                before.add(kind)
             if kind == b"eXIf":
                 exif = Image.Exif()
                 exif.load(f.read(length))
-                return exif.get(0x0112, 1)
+                orientation = exif.get(0x0112, 1)
+                f.seek(4, 1)
+                continue
             if kind == b"IEND":
                 break
             f.seek(length + 4, 1)
-    return 1
+    return _PngLayout(orientation, before, idat)
+
+
+class PngRows:
+    """A PNG's pixels decoded band by band into :attr:`pixels` (the one integer copy, in the channel order
+    :func:`_decode_cv2` gives) as rows are asked for (:meth:`wait`), by whichever thread first needs them: work on
+    the first rows starts before the last are read, and no thread is added for it.
+
+    The file's IDAT data is inflated a band of rows at a time; each band's scanlines, still filtered, go to OpenCV
+    (libpng, the decoder of the whole-file path) as a small PNG of their own, stored uncompressed, after the band's
+    previous row unfiltered (filter type 0), which every PNG filter refers to: the same pixels as decoding the whole
+    file. The last rows count as decoded only once the zlib and chunk checksums are read to their end. A corrupt or
+    truncated file is an :class:`InvdnError` for every wait that reaches it. :attr:`seconds`: the time spent
+    decoding, on whatever thread (``--profile``'s decode)."""
+
+    BAND_BYTES = 1 << 18  # raw scanline bytes per band: about 20 rows of a 12 MP photo
+
+    def __init__(self, path: Path, head: bytes, idat: int):
+        width, height, bits, colour = struct.unpack(">IIBB", head[16:26])
+        channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+        self.path, self.colour, self.bits = path, colour, bits
+        self.pixels = np.empty((height, width, channels), np.uint16 if bits == 16 else np.uint8)
+        self.row_bytes = 1 + width * channels * bits // 8  # the filter type byte, then the samples
+        self.done, self.error, self.seconds = 0, None, 0.0
+        self._lock = threading.Lock()
+        self._bands = self._decode(idat)
+
+    def wait(self, rows: int) -> None:
+        """Decode (or wait for another thread to decode) bands until rows ``0:rows`` are in."""
+        while self.done < rows:
+            with self._lock:  # one band at a time: threads needing fewer rows get theirs between bands
+                if self.error is None and self.done < rows:
+                    t0 = time.perf_counter()
+                    try:
+                        self.done = next(self._bands, self.done)
+                        if self.done == self.pixels.shape[0]:
+                            self._bands.close()  # and with it the file
+                    except InvdnError as exc:
+                        self.error = str(exc)
+                    except Exception as exc:  # zlib, OpenCV, the file: one line, never a traceback
+                        self.error = f"{self.path}: corrupt or truncated image ({exc})"
+                    self.seconds += time.perf_counter() - t0
+                if self.error is not None:
+                    raise InvdnError(self.error)
+
+    def _decode(self, idat: int):
+        """Decode band after band, yielding the number of rows done."""
+        import cv2
+
+        height, width = self.pixels.shape[:2]
+        band = max(1, self.BAND_BYTES // self.row_bytes)
+        with self.path.open("rb") as f:
+            inflate, raw, pending = zlib.decompressobj(), bytearray(), b""
+            pieces = _idat_pieces(f, idat)
+            for y0 in range(0, height, band):
+                y1 = min(height, y0 + band)
+                need = (y1 - y0) * self.row_bytes
+                while len(raw) < need and not inflate.eof:
+                    pending = pending or next(pieces, b"")
+                    if not pending:
+                        break
+                    raw += inflate.decompress(pending, need - len(raw))
+                    pending = inflate.unconsumed_tail
+                if len(raw) < need:
+                    stop = f"the pixels stop at row {y0} of {height}"
+                    raise InvdnError(f"{self.path}: corrupt or truncated image ({stop})")
+                scanlines = bytes(raw[:need])
+                del raw[:need]
+                if y0 > 0:  # the row above, unfiltered, in the file's byte order
+                    above = self.pixels[y0 - 1].astype(">u2" if self.bits == 16 else np.uint8).tobytes()
+                    scanlines = b"\0" + above + scanlines
+                rows = y1 - y0 + (y0 > 0)
+                ihdr = struct.pack(">IIBBBBB", width, rows, self.bits, self.colour, 0, 0, 0)
+                png = PNG_SIGNATURE + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(scanlines, 0))
+                array = cv2.imdecode(np.frombuffer(png + _png_chunk(b"IEND", b""), np.uint8), cv2.IMREAD_UNCHANGED)
+                if array is None:
+                    raise InvdnError(f"{self.path}: corrupt image (bad pixel data in rows {y0} to {y1})")
+                array = _cv2_order(array, self.colour == 4)
+                self.pixels[y0:y1] = (array[:, :, None] if array.ndim == 2 else array)[-(y1 - y0) :]
+                if y1 == height:  # the photo is not complete before the data is checked to its end
+                    _check_to_end(inflate, pending, pieces)
+                yield y1
+
+
+def _idat_pieces(f, offset: int, piece: int = 1 << 18):
+    """The compressed pixel data of the IDAT chunks from ``offset`` on, in pieces of at most ``piece`` bytes; a
+    chunk whose CRC is wrong is a ``ValueError`` after its last piece."""
+    f.seek(offset)
+    while len(header := f.read(8)) == 8:
+        length, kind = struct.unpack(">I4s", header)
+        if kind != b"IDAT":
+            return
+        crc = zlib.crc32(kind)
+        while length > 0:
+            data = f.read(min(piece, length))
+            if not data:
+                return
+            length -= len(data)
+            crc = zlib.crc32(data, crc)
+            yield data
+        stored = f.read(4)
+        if len(stored) == 4 and struct.unpack(">I", stored)[0] != crc:
+            raise ValueError("an IDAT chunk's CRC is wrong")
+
+
+def _check_to_end(inflate, pending: bytes, pieces) -> None:
+    """Read the zlib stream to its end (its Adler-32 checksum) and the IDAT chunks to theirs (their CRCs), as
+    libpng does: every row may be decoded before the data is found corrupt."""
+    while not inflate.eof:
+        pending = pending or next(pieces, b"")
+        if not pending:
+            raise ValueError("the pixel data ends before its checksum")
+        inflate.decompress(pending, 1 << 16)  # anything past the last row is not pixels
+        pending = inflate.unconsumed_tail
+    for _ in pieces:
+        pass
 
 
 def _decode_cv2(path: Path, head: bytes, fmt: str) -> np.ndarray | None:
@@ -188,8 +346,14 @@ def _decode_cv2(path: Path, head: bytes, fmt: str) -> np.ndarray | None:
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if array is None or array.dtype not in (np.uint8, np.uint16) or (not png and array.dtype != np.uint16):
         return None
-    if png and head[25] == 4 and array.ndim == 3 and array.shape[2] == 4:
-        return array[:, :, [0, 3]]  # a gray + alpha PNG (IHDR colour type 4), which OpenCV expands to BGRA
+    return _cv2_order(array, png and head[25] == 4)
+
+
+def _cv2_order(array: np.ndarray, gray_alpha: bool) -> np.ndarray:
+    """OpenCV's BGR(A) pixels in RGB(A) order (views); ``gray_alpha``: a gray + alpha PNG (IHDR colour type 4),
+    which OpenCV expands to BGRA."""
+    if gray_alpha and array.ndim == 3 and array.shape[2] == 4:
+        return array[:, :, [0, 3]]
     if array.ndim == 3 and array.shape[2] == 3:
         return array[:, :, ::-1]
     if array.ndim == 3 and array.shape[2] == 4:

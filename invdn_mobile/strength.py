@@ -79,6 +79,7 @@ def raster_sigma(raster, band: int = 512) -> float:
     channels = 1 if raster.gray else 3
     counts = np.zeros((channels, 2 * scale + 1), np.int64)
     for y in range(0, h, band):
+        raster.ready(min(h, y + band))
         q = raster.pixels[y : min(h, y + band), :w, :channels].astype(np.int16 if scale == 255 else np.int32)
         k = np.abs(q[0::2, 0::2] - q[0::2, 1::2] - q[1::2, 0::2] + q[1::2, 1::2])
         for c in range(channels):

@@ -16,6 +16,7 @@ the files in ``golden/tiling/`` (``invdn golden``) that those ports are tested a
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from invdn_mobile.errors import InvdnError
 DEFAULT_TILE = 256
 DEFAULT_OVERLAP = 32  # pixels; small tiles use a quarter tile (default_overlap)
 MULTIPLE = 4  # tile sides are multiples of this (the model's two Haar downscales)
+CUT_ROWS = 32  # rows converted to float at a time when cutting a tile row: a small band, not a tile-high one
 MAX_TILE = 4096  # larger tiles only cost memory: a 4096^2 tile of the paper model already needs several GB
 PADDING = "symmetric"  # numpy.pad mode, bottom and right only: a b c | c b a a b c ... (the edge pixel repeated)
 PADDING_FORMULA = "source index of padded index i on an axis of n pixels: k = i mod 2n; k if k < n else 2n - 1 - k"
@@ -130,13 +132,17 @@ def _ramp(tile: int, before: int, after: int) -> np.ndarray:
     return w
 
 
+def axis_shares(origins: tuple[int, ...], tile: int) -> list[tuple[int, int]]:
+    """Per tile along an axis: the pixels it shares with the previous and the next tile (0: none)."""
+    n = len(origins)
+    return [
+        (origins[i - 1] + tile - o if i > 0 else 0, o + tile - origins[i + 1] if i + 1 < n else 0)
+        for i, o in enumerate(origins)
+    ]
+
+
 def axis_windows(origins: tuple[int, ...], tile: int) -> list[np.ndarray]:
-    out = []
-    for i, o in enumerate(origins):
-        before = origins[i - 1] + tile - o if i > 0 else 0
-        after = o + tile - origins[i + 1] if i + 1 < len(origins) else 0
-        out.append(_ramp(tile, before, after))
-    return out
+    return [_ramp(tile, before, after) for before, after in axis_shares(origins, tile)]
 
 
 def windows(p: TilePlan) -> list[np.ndarray]:
@@ -209,68 +215,101 @@ def run_banded(
 ) -> None:
     """:func:`run_tiled` in bands of tile rows, for photos too large to hold in float: ``rows(y0, y1)`` gives the
     photo's rows ``y0:y1`` (HWC float32), read once per tile row; ``emit(y0, out)`` receives each finished band of
-    the blended result, top to bottom (rows ``y0 : y0 + len(out)``), as soon as no later tile touches it. The same
-    tiles, batches, windows and float32 sums in the same order as :func:`run_tiled`: the result is identical.
+    the blended result (HWC float32, a view of a fresh planar array), top to bottom (rows ``y0 : y0 + len(out)``),
+    as soon as no later tile touches it. The same tiles, batches, windows and float32 sums in the same order as
+    :func:`run_tiled`: the result is identical.
 
-    Memory: two tile rows of input and a tile row (plus one batch) of sums. The next tile row's input is read on a
-    worker thread while ``fn`` runs. ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``,
-    ``network``, ``blend``, ``wait``)."""
+    Host work on the main thread (between network calls) is kept to the least: a worker thread cuts the next tile
+    row into one NCHW array while ``fn`` runs (a batch within a tile row is then a view of it), and another blends
+    each batch's output while ``fn`` runs on the next (``emit`` is called from it): the blend windows are computed
+    once per kind of tile, the sums are held planar (CHW, like ``fn``'s output) in one tile-high buffer and added to
+    in place. Memory: two tile rows of input tiles, a tile row of sums and at most three batches of output.
+    ``timer``: an optional :class:`~invdn_mobile.timer.Timer` (steps ``tiles``, ``network``, ``blend``, ``wait``;
+    ``tiles`` and ``blend`` are mostly the workers')."""
     from concurrent.futures import ThreadPoolExecutor
 
     from invdn_mobile.timer import Timer
 
     timer = timer or Timer()
     t, (ph, pw) = p.tile, p.padded
-    wy, wx = axis_windows(p.ys, t), axis_windows(p.xs, t)
-    nx = len(p.xs)
+    ny, nx = len(p.ys), len(p.xs)
+    shares_y, shares_x = axis_shares(p.ys, t), axis_shares(p.xs, t)
+    windows: dict = {}  # float32 2-D windows by the overlaps they ramp over: a few kinds, however large the photo
 
-    def band(i: int) -> np.ndarray:  # the padded input rows of tile row i
-        y = p.ys[i]
-        b = rows(y, min(y + t, p.height))
-        pad = ((0, t - b.shape[0]), (0, pw - b.shape[1]), (0, 0))  # rows: only when the photo is under one tile
-        return np.pad(b, pad, mode=PADDING) if pad[0][1] or pad[1][1] else b
+    def window(i: int, j: int) -> np.ndarray:
+        key = shares_y[i], shares_x[j]
+        if key not in windows:
+            windows[key] = np.outer(_ramp(t, *key[0]), _ramp(t, *key[1])).astype(np.float32)
+        return windows[key]
 
-    def prepared(i: int) -> np.ndarray:  # on the worker thread, while the network runs
+    def tile_row(i: int) -> np.ndarray:  # on the worker thread, while the network runs: tile row i as NCHW
         with timer("tiles"):
-            return band(i)
+            y, out = p.ys[i], None
+            height = min(y + t, p.height) - y
+            step = t if height < t else CUT_ROWS  # under one tile high: the rows at once, to mirror them
+            for r in range(0, height, step):
+                b = rows(y + r, y + min(r + step, height))
+                pad = ((0, t - b.shape[0] if height < t else 0), (0, pw - b.shape[1]), (0, 0))
+                b = np.pad(b, pad, mode=PADDING) if pad[0][1] or pad[1][1] else b
+                if out is None:
+                    out = np.empty((nx, b.shape[2], t, t), np.float32)
+                for j, x in enumerate(p.xs):
+                    out[j, :, r : r + b.shape[0]] = b[:, x : x + t].transpose(2, 0, 1)
+            return out
 
-    top = 0  # first row of the sums held in acc / weight (photo coordinates)
-    acc = np.zeros((0, pw, 3), np.float32)
-    weight = np.zeros((0, pw, 1), np.float32)
-    with ThreadPoolExecutor(1, thread_name_prefix="invdn-tiles") as pool:
-        ahead = {0: pool.submit(prepared, 0)}
+    top = 0  # the photo row of the sums' first row: acc[:, r] holds row top + r
+    acc = weight = scratch = None
+
+    def blend(start: int, out: np.ndarray) -> None:  # on the blend thread, batch after batch, in order
+        nonlocal top, acc, weight, scratch
+        for k, result in enumerate(out):
+            i, j = divmod(start + k, nx)
+            with timer("blend"):
+                if acc is None:
+                    acc = np.zeros((result.shape[0], t, pw), np.float32)
+                    weight = np.zeros((t, pw), np.float32)
+                    scratch = np.empty((result.shape[0], t, t), np.float32)
+                w, y, x = window(i, j), p.ys[i] - top, p.xs[j]
+                sums = acc[:, y : y + t, x : x + t]
+                sums += np.multiply(result, w, out=scratch)
+                weight[y : y + t, x : x + t] += w
+                if j < nx - 1:
+                    continue
+                # tile row i done: rows above the next tile row are final
+                n = min(p.ys[i + 1] if i + 1 < ny else ph, p.height) - top
+                finished = np.divide(acc[:, :n, : p.width], weight[:n, : p.width]).transpose(1, 2, 0)
+                acc[:, : t - n] = acc[:, n:].copy()  # the rows still open move to the top
+                acc[:, t - n :] = 0
+                weight[: t - n] = weight[n:].copy()
+                weight[t - n :] = 0
+            emit(top, finished)
+            top += n
+
+    with ThreadPoolExecutor(1, "invdn-tiles") as pool, ThreadPoolExecutor(1, "invdn-blend") as blender:
+        ahead = {0: pool.submit(tile_row, 0)}
         current: dict[int, np.ndarray] = {}
+        blends: deque = deque()
         for start in range(0, len(p), batch):
-            chunk = []
-            for k in range(start, min(start + batch, len(p))):
-                i, j = divmod(k, nx)
-                if i not in current:  # the next tile row's input, prepared one ahead
+            stop = min(start + batch, len(p))
+            pieces = []
+            for i in range(start // nx, (stop - 1) // nx + 1):  # the tile rows this batch takes tiles from
+                if i not in current:  # the next tile row, cut one ahead
                     with timer("wait"):
                         current = {i: ahead.pop(i).result()}
-                    if i + 1 < len(p.ys):
-                        ahead[i + 1] = pool.submit(prepared, i + 1)
-                chunk.append(current[i][:, p.xs[j] : p.xs[j] + t])
+                    if i + 1 < ny:
+                        ahead[i + 1] = pool.submit(tile_row, i + 1)
+                pieces.append(current[i][max(start - i * nx, 0) : min(stop - i * nx, nx)])
             with timer("tiles"):
-                tiles = _stack(chunk)
+                tiles = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
             with timer("network"):
                 out = fn(tiles)
-            for k, result in enumerate(out):
-                i, j = divmod(start + k, nx)
-                with timer("blend"):
-                    bottom = p.ys[i] + t - top
-                    if bottom > acc.shape[0]:  # grow the held band down to this tile's last row
-                        grow = bottom - acc.shape[0]
-                        acc = np.concatenate([acc, np.zeros((grow, pw, acc.shape[2]), np.float32)])
-                        weight = np.concatenate([weight, np.zeros((grow, pw, 1), np.float32)])
-                    window = np.outer(wy[i], wx[j]).astype(np.float32)
-                    _accumulate(acc, weight, result, (p.ys[i] - top, p.xs[j]), window, t)
-                    n = 0
-                    if j == nx - 1:  # tile row i done: rows above the next tile row are final
-                        n = min(p.ys[i + 1] if i + 1 < len(p.ys) else ph, p.height) - top
-                        finished = (acc[:n] / weight[:n])[:, : p.width] if n > 0 else None
-                        acc, weight = acc[max(n, 0) :].copy(), weight[max(n, 0) :].copy()
-                if n > 0:
-                    emit(top, finished)
-                    top += n
+            with timer("blend"):  # a copy of our own: a runtime may reuse its output buffer on the next call
+                blends.append(blender.submit(blend, start, np.array(out, np.float32)))
+            while len(blends) > 2 or blends and blends[0].done():  # at most two batches wait for the blend
+                with timer("wait"):
+                    blends.popleft().result()
             if on_tile is not None:
                 on_tile(len(out))
+        with timer("wait"):
+            while blends:
+                blends.popleft().result()

@@ -18,11 +18,15 @@ class Timer:
     def __call__(self, step: str):
         return self._span(step)
 
+    def add(self, step: str, seconds: float) -> None:
+        """Count ``seconds`` spent on ``step`` elsewhere (e.g. by a thread that is not timed here)."""
+        with self._lock:
+            self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+
     @contextlib.contextmanager
     def _span(self, step: str) -> Iterator[None]:
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            with self._lock:
-                self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - t0
+            self.add(step, time.perf_counter() - t0)

@@ -3,9 +3,12 @@ of every awkward size and kind, bounded memory, and no partial output when a pho
 
 import io
 import os
+import re
+import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 
 import cv2
 import numpy as np
@@ -16,7 +19,8 @@ from typer.testing import CliRunner
 
 from invdn_mobile.cli.main import app
 from invdn_mobile.denoise import denoise_file, denoise_photo, ensemble_fn, load_denoiser
-from invdn_mobile.imageio import Photo, Raster, open_raster
+from invdn_mobile.errors import InvdnError
+from invdn_mobile.imageio import Photo, PngRows, Raster, open_raster
 from invdn_mobile.strength import estimate_sigma, raster_sigma
 from invdn_mobile.tiling import plan, run_banded, run_tiled
 
@@ -48,6 +52,100 @@ def test_banded_blend_is_run_tiled_exactly(size, batch):
     np.testing.assert_array_equal(np.concatenate(bands), run_tiled(image, _nonlocal, p, batch))
     if size[0] > 32:
         assert len(bands) > 1  # it did stream
+
+
+def test_banded_blend_copes_with_a_runtime_that_reuses_its_output_buffer():
+    # Blending runs on a thread of its own while the next batch runs: an output array the runtime overwrites on its
+    # next call (as some interpreters' output tensors are) must not leak into the sums.
+    image = np.random.default_rng(3).random((70, 90, 3), dtype=np.float32)
+    p = plan(70, 90, tile=16, overlap=4)
+    buffer = {}
+
+    def reusing(batch):
+        out = buffer.setdefault(batch.shape, np.empty(batch.shape, np.float32))
+        out[...] = _nonlocal(batch)
+        return out
+
+    bands = []
+    run_banded(lambda y0, y1: image[y0:y1], reusing, p, lambda y0, out: bands.append(out), 2)
+    np.testing.assert_array_equal(np.concatenate(bands), run_tiled(image, _nonlocal, p, 2))
+
+
+def _png_filtered(pixels: np.ndarray, bits: int, chunk: int = 997) -> bytes:
+    """A PNG of ``pixels`` (H, W, C in the file's own channel order), its rows using the five PNG filters in turn,
+    in IDAT chunks of ``chunk`` bytes: written here from the PNG specification (the package's writer uses only
+    filter 2, OpenCV's mostly filter 1)."""
+    h, w, c = pixels.shape
+    data = pixels.astype(">u2" if bits == 16 else np.uint8).reshape(h, -1).view(np.uint8).astype(np.int32)
+    bpp = c * bits // 8
+    raw = []
+    for y in range(h):
+        x, up = data[y], data[y - 1] if y else np.zeros_like(data[y])
+        left, upleft = (np.concatenate([np.zeros(bpp, np.int32), v[:-bpp]]) for v in (x, up))
+        kind = y % 5
+        estimate = left + up - upleft  # Paeth: the neighbour nearest this estimate, ties to left, then up
+        near = np.abs(estimate[None] - np.stack([left, up, upleft])).argmin(axis=0)
+        paeth = np.choose(near, [left, up, upleft])
+        predict = [np.zeros_like(x), left, up, (left + up) // 2, paeth][kind]
+        raw.append(bytes([kind]) + ((x - predict) % 256).astype(np.uint8).tobytes())
+    z = zlib.compress(b"".join(raw), 6)
+    body = [(b"IHDR", struct.pack(">IIBBBBB", w, h, bits, {1: 0, 2: 4, 3: 2, 4: 6}[c], 0, 0, 0))]
+    body += [(b"IDAT", z[i : i + chunk]) for i in range(0, len(z), chunk)] + [(b"IEND", b"")]
+    out = b"\x89PNG\r\n\x1a\n"
+    for kind, data in body:
+        out += struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return out
+
+
+@pytest.mark.parametrize("channels,bits", [(3, 8), (4, 8), (1, 8), (2, 8), (3, 16), (4, 16), (1, 16)])
+def test_png_rows_decode_band_by_band_to_the_same_pixels(tmp_path, monkeypatch, channels, bits):
+    monkeypatch.setattr(PngRows, "BAND_BYTES", 300)  # a few rows a band: many bands
+    rng = np.random.default_rng(channels * bits)
+    pixels = rng.integers(0, 1 << bits, (23, 37, channels)).astype(np.uint16 if bits == 16 else np.uint8)
+    path = tmp_path / "f.png"
+    path.write_bytes(_png_filtered(pixels, bits))
+    raster = open_raster(path, stream=True)
+    assert raster.decoding is not None and raster.bits == bits
+    raster.ready()
+    assert raster.decoding.done == 23 and raster.decoding.seconds > 0
+    np.testing.assert_array_equal(raster.pixels, pixels)
+    np.testing.assert_array_equal(raster.pixels, open_raster(path).pixels)  # the whole-file decode agrees
+    if bits == 8 and channels in (1, 3):  # and the float rows the tiler reads
+        np.testing.assert_array_equal(raster.rgb(5, 9), open_raster(path).rgb(5, 9))
+
+
+def test_pngs_that_cannot_stream_are_decoded_whole(tmp_path):
+    rgb = np.random.default_rng(4).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "trns.png", transparency=(1, 2, 3))  # a transparent colour: OpenCV's
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(tmp_path / "turned.png", exif=exif.tobytes())  # the rows are the file's columns
+    for name in ("trns.png", "turned.png"):
+        raster = open_raster(tmp_path / name, stream=True)
+        assert raster.decoding is None
+        np.testing.assert_array_equal(raster.pixels, open_raster(tmp_path / name).pixels)
+    assert open_raster(tmp_path / "turned.png").size == (30, 20)
+
+
+def test_a_png_cut_or_corrupt_mid_stream_fails_when_its_rows_are_reached(tmp_path, monkeypatch):
+    monkeypatch.setattr(PngRows, "BAND_BYTES", 2000)
+    pixels = np.random.default_rng(6).integers(0, 256, (120, 60, 3), dtype=np.uint8)  # noise: hardly compresses
+    data = _png_filtered(pixels, 8)
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    raster = open_raster(tmp_path / "cut.png", stream=True)  # the header is whole: this returns at once
+    raster.ready(30)  # rows before the cut decode...
+    np.testing.assert_array_equal(raster.pixels[:30], pixels[:30])
+    with pytest.raises(InvdnError, match="cut.png: corrupt or truncated image"):  # ...the rest is one clear error
+        raster_sigma(raster)
+    with pytest.raises(InvdnError, match="truncated"):
+        raster.rgb(100, 120)
+
+    corrupt = bytearray(data)
+    corrupt[len(data) * 3 // 4] ^= 0x10  # one bit in the IDAT data: its chunk's CRC no longer matches
+    (tmp_path / "bit.png").write_bytes(bytes(corrupt))
+    raster = open_raster(tmp_path / "bit.png", stream=True)
+    with pytest.raises(InvdnError, match="bit.png: corrupt"):
+        raster.ready()
 
 
 @pytest.mark.parametrize(
@@ -140,6 +238,19 @@ def test_streaming_denoise_equals_the_whole_image_path(tmp_path, tiny_weights, n
         np.testing.assert_array_equal(got[:, :, 3], alpha)
 
 
+def test_profile_breaks_a_streamed_png_down(tmp_path, tiny_weights):
+    rgb = np.random.default_rng(8).integers(0, 256, (90, 70, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "p.png")
+    result = invoke("denoise", tmp_path / "p.png", "-o", tmp_path / "out", "--weights", tiny_weights, "--tile", 32,
+                    "--profile")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 worker thread each for PNG decoding and the sigma estimate, tile cutting, blending" in result.stdout
+    seconds = {k: float(v) for k, v in re.findall(r"\b([a-z]+) ([0-9.]+) s\b", result.stdout)}
+    assert set(seconds) >= {"decode", "sigma", "tiles", "network", "blend", "encode", "total"}, result.stdout
+    assert seconds["decode"] > 0 and 0 < seconds["network"] < seconds["total"]
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "out" / "p.png")).shape, (90, 70, 3))
+
+
 def test_ensembles_and_batches_stream_too(tmp_path, tiny_weights):
     rng = np.random.default_rng(5)
     rgb = rng.integers(0, 256, (45, 60, 3), dtype=np.uint8)
@@ -200,7 +311,7 @@ BUDGET_SCRIPT = textwrap.dedent(
     def fn(batch):
         return batch * 0.5 + 0.25
 
-    raster = open_raster(path)
+    raster = open_raster(path, stream=mode == "stream")  # as `invdn denoise` reads it: the rows when needed
     if mode == "stream":
         denoise_file(raster, out, fn, 128, 16, 4)
     else:  # the whole photo in float, as before streaming
@@ -212,8 +323,9 @@ BUDGET_SCRIPT = textwrap.dedent(
 
 def test_a_photo_larger_than_the_memory_budget_streams(tmp_path):
     # 3000 x 4000 RGB: 36 MB as 8-bit, 144 MB as one float copy; the budget is 120 MB of address space beyond what
-    # the process has mapped after its imports (measured 2026-12-07: streaming needs about 60 MB of it, the
-    # whole-image path, with several float copies, over 300 MB).
+    # the process has mapped after its imports (measured 2026-12-07 by bisecting the budget: streaming, PNG rows
+    # decoded as needed, fits in 110 MB of it, thread stacks included; the whole-image path, with several float
+    # copies, needs over 300 MB).
     rng = np.random.default_rng(2)
     rows = rng.integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "big.png"), rows[:, :, ::-1])

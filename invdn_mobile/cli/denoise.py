@@ -136,8 +136,8 @@ def denoise(
 
     def read(path):
         timers[path] = timer = Timer()
-        with timer("total"), timer("decode"):
-            return open_raster(path)
+        with timer("total"), timer("decode"):  # a PNG: its header; its rows are decoded beside the first tiles
+            return open_raster(path, stream=True)
 
     with progress_bar() as bar:
         task = bar.add_task("denoise", total=None)
@@ -146,6 +146,7 @@ def denoise(
             timer = timers.pop(path)
 
             def sigma() -> float:  # on a worker thread, beside the first tiles
+                raster.ready()  # a streamed PNG: its rows, those the first tiles need first (PngRows)
                 with timer("sigma"):
                     return raster_sigma(raster)
 
@@ -162,11 +163,14 @@ def denoise(
             def write(target):
                 with timer("total"):
                     denoise_file(raster, target, fn, tile, overlap, multiple, batch, advance, strength_now, timer)
+                if raster.decoding is not None:  # the time decoding the rows, on the worker threads
+                    timer.add("decode", raster.decoding.seconds)
                 if profile:
                     where = f"{tiles} tile(s) of {tile}" if tile > 0 else "whole"
+                    decoding = "PNG decoding and " if raster.decoding is not None else ""
                     typer.echo(
                         f"profile: {path} {raster.size[1]}x{raster.size[0]}, {where}, batch {batch}; network: {using}; "
-                        "1 worker thread each for the sigma estimate, tile cutting and PNG writing"
+                        f"1 worker thread each for {decoding}the sigma estimate, tile cutting, blending and PNG writing"
                     )
                     typer.echo(f"  {profile_line(timer.seconds)}")
                     peak = peak_rss_kb()
@@ -196,9 +200,12 @@ def peak_rss_kb() -> int | None:
 
 
 def profile_line(seconds: dict) -> str:
-    """``--profile``'s breakdown: seconds per step. The sigma estimate, tile cutting and encoding (strength, rounding,
-    PNG rows) run on worker threads beside the network, blend (the feathered sums) on the main thread; ``host`` (the
-    total less the network) is what the host adds to the wall time."""
+    """``--profile``'s breakdown: seconds per step. Decoding a PNG's rows (after its header: with the sigma estimate,
+    and by the tile cutter for the first rows), the sigma estimate, tile cutting, blend (the feathered sums) and
+    encoding (strength, rounding, PNG rows) run on worker threads beside the network; a step's seconds are its own
+    threads', so steps overlap and do not add up to the total. ``host`` (the total less the network) is what the host
+    adds to the wall time, whatever thread its work is on: the header, the wait for the first rows and tiles, the
+    last tiles' blend and the last band's encoding."""
     parts = [f"{step} {seconds.get(step, 0.0):.3f} s" for step in STEPS]
     total = seconds.get("total", 0.0)
     host = total - seconds.get("network", 0.0)
