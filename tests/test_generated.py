@@ -48,10 +48,10 @@ def test_a_changed_number_makes_exactly_its_documents_stale(tmp_path):
     root = _checkout_copy(tmp_path)
     assert stale(root) == []
     parity = json.loads((root / "benchmarks" / "parity.json").read_text())
-    row = next(r for g in parity["artifacts"] for r in g if r["artifact"] == "web-int8/invdn-compact-256-int8.onnx")
-    row["drop_db"] = 0.2991
+    row = next(r for g in parity["artifacts"] for r in g if r["artifact"] == "web-fp16/invdn-compact-256-fp16.onnx")
+    row["drop_db"], row["status"], row["failures"] = 0.2991, "fail", ["drop vs clean +0.299 dB > 0.1 dB"]
     (root / "benchmarks" / "parity.json").write_text(json.dumps(parity))
-    assert {p.name for p in stale(root)} == {"parity.md", "invdn-compact.md"}  # the compact card shows INT8 drops
+    assert {p.name for p in stale(root)} == {"parity.md", "invdn-compact.md"}  # the compact card counts statuses
     front = json.loads((root / "benchmarks" / "frontier.json").read_text())
     front["variants"][0]["params"] += 1
     (root / "benchmarks" / "frontier.json").write_text(json.dumps(front))
@@ -59,8 +59,11 @@ def test_a_changed_number_makes_exactly_its_documents_stale(tmp_path):
     assert {"frontier.md", "README.md", "invdn-paper.md"} <= changed and "REPORT.md" not in changed
     written = {p.name for p in refresh(root)}
     assert written == changed and stale(root) == []
-    assert "| +0.299 / +0.221 (brick.png awgn:15) | pass |" in (root / "benchmarks" / "parity.md").read_text()
-    assert "+0.001 to +0.299 dB" in (root / "invdn_mobile" / "weights" / "invdn-compact.md").read_text()
+    assert "| +0.299 / +0.008 (skimage-retina camera:iso3200) | fail: drop vs clean +0.299 dB > 0.1 dB |" in (
+        root / "benchmarks" / "parity.md"
+    ).read_text()
+    card = (root / "invdn_mobile" / "weights" / "invdn-compact.md").read_text()
+    assert "18 artifacts of this variant on the held-out and the stress photos: 17 pass, 1 fail, 0 unverified" in card
     heldout = root / "benchmarks" / "int8" / "heldout-2026-12-01-mixed.json"
     doc = json.loads(heldout.read_text())
     doc["rows"][0]["mean_drop_db"] = 0.0999

@@ -100,9 +100,10 @@ def card_parity(doc: dict, variant: str) -> str:
         return f"`benchmarks/parity.json` has no artifact of `{variant}`."
     drops = [r.drop_db for g in groups for r in g if r.precision.startswith("int8") and r.measured]
     int8 = f"; INT8 drop vs clean (mean) {min(drops):+.3f} to {max(drops):+.3f} dB" if drops else ""
+    photos = "the held-out and the stress photos" if "stress" in groups[0][0].photos else "held-out photos"
     return (
-        f"`{doc['command']}` of {doc['date'][:10]} executed {len(groups)} artifacts of this variant on held-out "
-        f"photos: {count_line([combined_status(g) for g in groups]).removeprefix('status: ')}{int8}. Every row: "
+        f"`{doc['command']}` of {doc['date'][:10]} executed {len(groups)} artifacts of this variant on {photos}: "
+        f"{count_line([combined_status(g) for g in groups]).removeprefix('status: ')}{int8}. Every row: "
         "[benchmarks/parity.md](../../benchmarks/parity.md)."
     )
 
