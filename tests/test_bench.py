@@ -246,3 +246,34 @@ def test_recommendations_use_only_artifacts_that_passed_parity():
     table = markdown_rows(rows).splitlines()
     assert table[0].endswith("| status | parity |")
     assert [line.rsplit("|", 2)[1].strip() for line in table[2:]] == ["pass", "fail", "unverified"]
+
+
+def test_bench_threads_are_set_and_recorded(tmp_path, tiny_weights, photos):
+    """`invdn bench --threads 1`: the PyTorch row and an artifact's runtime run on one thread, and each row says so."""
+    import torch
+
+    from invdn_mobile.bench.backends import artifact_backends
+
+    out = tmp_path / "onnx-fp32"
+    args = ["export", "--format", "onnx", "--precision", "fp32", "--tile", "16", "--no-z-variant", "-o", str(out)]
+    exported = CliRunner().invoke(
+        app, [*args, "--weights", str(tiny_weights), "--images", str(photos), "--set", "heldout"]
+    )
+    assert exported.exit_code == 0, exported.output
+    (artifact,) = [b for b in artifact_backends(tmp_path, "cpu", ["custom"], threads=1) if b.target == "onnx-fp32"]
+    assert artifact.backend == "onnxruntime-cpu" and artifact.threads == 1
+    assert artifact.make().__self__.session.get_session_options().intra_op_num_threads == 1
+    before = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(
+            app,
+            ["bench", "--sizes", "16", "--weights", str(tiny_weights), "--tile", "16", "--device", "cpu",
+             "--backends", "torch-eager", "--no-compile", "--repeats", "1", "--threads", "1", "--json", "--no-save",
+             "--artifacts", str(tmp_path)],
+        )  # fmt: skip
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout[result.stdout.index("{") :])["rows"]
+    assert row["backend"] == "torch-eager" and row["threads"] == 1 and row["status"] == "ok"

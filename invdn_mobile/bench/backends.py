@@ -81,11 +81,14 @@ def torch_backends(weights: Path | None, variant: str, device: str, tile: int, c
     return rows
 
 
-def artifact_backends(artifacts: Path, device: str, variants: list[str] | None = None) -> list[Backend]:
+def artifact_backends(
+    artifacts: Path, device: str, variants: list[str] | None = None, threads: int | None = None
+) -> list[Backend]:
     """One row per constant-z artifact of every target recipe found in ``artifacts`` (``export/out``); targets not
-    exported yet are skipped rows. On CUDA: the ONNX artifacts on ONNX Runtime's CUDA provider."""
+    exported yet are skipped rows. On CUDA: the ONNX artifacts on ONNX Runtime's CUDA provider. ``threads``: the
+    runtimes' intra-op threads (default: every core)."""
 
-    cores = os.cpu_count() or 1
+    cores = threads or os.cpu_count() or 1
     rows = []
     for name, target in load_targets().items():
         fmt = get_format(target.format)

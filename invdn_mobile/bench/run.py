@@ -55,12 +55,14 @@ def collect_backends(
     compile_: bool = True,
     patterns: list[str] | None = None,
     target_patterns: list[str] | None = None,
+    threads: int | None = None,
 ) -> list[Backend]:
+    """The backends to time; ``threads``: the artifact runtimes' intra-op threads (default: every core)."""
     backends: list[Backend] = []
     for device in devices:
         for variant in variants[:1] if weights else variants:  # --weights: that one file
             backends += torch_backends(weights, variant, device, tile, compile_)
-        found = artifact_backends(artifacts, device, variants)
+        found = artifact_backends(artifacts, device, variants, threads)
         if target_patterns:
             found = [b for b in found if any(fnmatch.fnmatch(b.target or "", p) for p in target_patterns)]
         backends += found

@@ -51,6 +51,15 @@ def run(
     min_repeats: Annotated[int, typer.Option(help="Timed runs per row at least.")] = 3,
     batch: Annotated[int, typer.Option(help="Tiles per runtime call (artifacts have batch 1).")] = 1,
     compile_: Annotated[bool, typer.Option("--compile/--no-compile", help="Include torch.compile rows.")] = True,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Intra-op threads of PyTorch and of every artifact runtime (recorded in each row) [default: PyTorch's "
+            "own, every core for the runtimes].",
+            show_default=False,
+        ),
+    ] = None,
     machine: Annotated[str | None, typer.Option(help="Machine label for the results file name.")] = None,
     out: Annotated[
         Path | None, typer.Option(help="Results file (default benchmarks/results/MACHINE-DATE.json).")
@@ -89,6 +98,10 @@ def run(
     if save:
         check_output(out)  # before any timing: a bad --out must not cost the whole sweep
     variants = [v.strip() for v in variant.split(",")] if variant else default_variants()
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     chosen = collect_backends(
         variants,
         devices_for(device),
@@ -98,6 +111,7 @@ def run(
         compile_,
         [p.strip() for p in backends.split(",")] if backends else None,
         [p.strip() for p in targets.split(",")] if targets else None,
+        threads,
     )
     settings = Settings(
         warmup=warmup,
