@@ -13,6 +13,10 @@ import { TilingError, floatImage, plan, rgbaImage, runTiled, toByte } from "./ti
 
 const backend = new URL(self.location.href).searchParams.get("backend") || "wasm";
 const BUNDLES = { wasm: "./ort/ort.wasm.min.mjs", webgpu: "./ort/ort.webgpu.min.mjs" };
+// WebGPU keeps the model's NCHW layout: with onnxruntime-web's default (NHWC) its Conv kernels give wrong values for a
+// 3x3 Conv over 6 or 9 input channels (the compact model's first coupling Conv, 9 -> 32) on Chromium's SwiftShader
+// adapter: max abs error 1.35 against ONNX Runtime, where NCHW is within 2e-6 (docs/web.md, scripts/webgpu_bisect.py).
+const EXECUTION_PROVIDERS = { wasm: "wasm", webgpu: { name: "webgpu", preferredLayout: "NCHW" } };
 
 let ort = null;
 let info = null;
@@ -76,7 +80,7 @@ async function load(model) {
   if (!response.ok) throw new Error(`cannot fetch ${model.path}: HTTP ${response.status}`);
   const bytes = new Uint8Array(await response.arrayBuffer());
   const session = await ort.InferenceSession.create(bytes, {
-    executionProviders: [backend],
+    executionProviders: [EXECUTION_PROVIDERS[backend]],
     graphOptimizationLevel: "all",
   });
   sessions.set(model.path, { session, model });
