@@ -14,8 +14,9 @@ import { TilingError, floatImage, plan, rgbaImage, runTiled, toByte } from "./ti
 const backend = new URL(self.location.href).searchParams.get("backend") || "wasm";
 const BUNDLES = { wasm: "./ort/ort.wasm.min.mjs", webgpu: "./ort/ort.webgpu.min.mjs" };
 // WebGPU keeps the model's NCHW layout: with onnxruntime-web's default (NHWC) its Conv kernels give wrong values for a
-// 3x3 Conv over 6 or 9 input channels (the compact model's first coupling Conv, 9 -> 32) on Chromium's SwiftShader
-// adapter: max abs error 1.35 against ONNX Runtime, where NCHW is within 2e-6 (docs/web.md, scripts/webgpu_bisect.py).
+// 3x3 Conv over 6 or 9 input channels into a multiple of 4 (the compact model's first coupling Conv, 9 -> 32) on
+// Chromium's SwiftShader adapter: max abs error 1.35 against ONNX Runtime, where NCHW is within 2e-6 (docs/web.md,
+// scripts/webgpu_bisect.py).
 const EXECUTION_PROVIDERS = { wasm: "wasm", webgpu: { name: "webgpu", preferredLayout: "NCHW" } };
 
 let ort = null;
