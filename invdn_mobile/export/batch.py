@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
 from invdn_mobile.atomic import output_dir
-from invdn_mobile.export.references import cache_dir, fp16_row, parity_reference
+from invdn_mobile.export.references import cache_dir, fp16_row
 from invdn_mobile.export.registry import get_format
 from invdn_mobile.export.run import ExportJob, ExportResult, export_artifacts
 from invdn_mobile.gates import FP16_COMPUTE_GATE
@@ -127,8 +127,7 @@ def _init_worker(threads: int) -> None:
 def _prepare(job: ExportJob, fp16: bool) -> float:
     """The references of ``job``'s weights/tile/z/photos into the cache (and the FP16 row); seconds taken."""
     started = time.perf_counter()
-    seed, scale = job.z
-    pset = parity_reference(job.model, job.weights_path, job.tile, seed, scale, job.images, job.noises, job.sets)
+    pset = job.references()
     if fp16:
         fp16_row("", job.format, job.precision, pset, FP16_COMPUTE_GATE)
     return time.perf_counter() - started

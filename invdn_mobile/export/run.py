@@ -66,6 +66,13 @@ class ExportJob:
         z = self.meta.get("z", {})
         return int(z.get("seed", 0)), float(z.get("scale", 1.0))
 
+    def references(self):
+        """The parity set and the PyTorch outputs this job's artifacts are checked on (made once per weights, tile,
+        z and photos: :mod:`invdn_mobile.export.references`)."""
+        seed, scale = self.z
+        model, tile = self.model, self.tile
+        return parity_reference(model, self.weights_path, tile, seed, scale, self.images, self.noises, self.sets)
+
 
 def export_artifacts(job: ExportJob, log=print) -> ExportResult:
     """Export the constant-z artifact (and the z-input variant), execute each on the parity set, gate, and record the
@@ -79,7 +86,7 @@ def export_artifacts(job: ExportJob, log=print) -> ExportResult:
     seed, scale = job.z
     variant = job.meta.get("variant") or "custom"
     reference_denoiser = Denoiser(model, tile=(tile, tile), seed=seed, z_scale=scale).eval()
-    pset = parity_reference(model, job.weights_path, tile, seed, scale, job.images, job.noises, job.sets)
+    pset = job.references()
     torch_macs = model_macs(model, tile, tile)["denoiser"]
     result = ExportResult()
     for z_input in (False, True) if job.z_input_variant else (False,):
