@@ -31,6 +31,7 @@ GATES = {
     "fp16": Gate(min_psnr_vs_torch=50.0),
     "int8": INT8_GATE,
     "int8dyn": INT8_GATE,
+    "int8w": INT8_GATE,
 }
 # The FP16-compute row of an FP16 artifact whose runtime here computes in FP32 (its targets compute in FP16: the LiteRT
 # GPU delegate, WebGPU, CUDA): the denoiser evaluated with FP16 arithmetic (invdn_mobile.runtimes.torch_fp16)

@@ -6,15 +6,20 @@ and the stress photos, z baked in (no -zin twin). Writes ``benchmarks/int8/stres
 and calibration, the gate status and the mean / worst drop vs clean and the max abs error over the held-out, the
 stress and both sets (cases inside the model's domain; the excluded ones listed).
 
-Usage: PYTHONPATH=. python scripts/int8_stress.py [--recipes onnx-int8 ...] [--variants compact paper]
+``--split on|off``: every recipe with its blocks' concatenations split or not, whatever its ``split_concats`` says
+(docs/int8.md, "Weights: split the concatenation"); each row records which.
+
+Usage: PYTHONPATH=. python scripts/int8_stress.py [--recipes onnx-int8 ...] [--variants compact paper] [--split on]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -55,6 +60,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/int8-stress"))
     ap.add_argument("--only", choices=("before", "after"), help="only one calibration")
     ap.add_argument("--dest", type=Path, help="the JSON written (default benchmarks/int8/stress-<date>.json)")
+    ap.add_argument("--split", choices=("on", "off"), help="override the recipes' split_concats")
     args = ap.parse_args()
     targets = load_targets()
     names = args.recipes or [
@@ -66,6 +72,7 @@ def main() -> None:
         "cpu": next(
             (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
              if ln.startswith("model name")), "?"),
+        "args": "".join(f" {a}" for a in sys.argv[1:]),
         "rows": [],
     }  # fmt: skip
     stamp = record["date"]
@@ -79,11 +86,14 @@ def main() -> None:
             for calib in ("before", "after") if calibrates else ("after",):
                 if args.only and calibrates and calib != args.only:
                     continue
+                options = t.options(variant)
+                if args.split:
+                    options = dataclasses.replace(options, split_concats=args.split == "on")
                 path = resolve_weights(None, variant)
                 model, meta = load_weights(path, variant)
                 job = ExportJob(
                     model, meta, path, t.format, t.precision, args.out / calib / name / variant, t.tile, False,
-                    generated_calibration=calib == "after", options=t.options(variant),
+                    generated_calibration=calib == "after", options=options,
                 )  # fmt: skip
                 started = time.perf_counter()
                 entry = export_artifacts(job, log=print).entries[0]
@@ -92,6 +102,7 @@ def main() -> None:
                     "recipe": name,
                     "variant": variant,
                     "calibration": calib if calibrates else "none (no activation calibration)",
+                    "split_concats": options.split_concats,
                     "status": entry["gate"]["status"],
                     "failures": entry["gate"]["failures"],
                     "bytes": entry["bytes"],

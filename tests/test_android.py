@@ -193,7 +193,8 @@ def test_a_fresh_clone_has_the_gradle_wrapper_and_no_jdk_toolchain(tmp_path):
 
 
 def test_the_app_bundles_every_android_recipe_of_export_all():
-    """Every android-* recipe of `export all` (the INT8/NPU ones left it with issue 31: `-Pinvdn.targets` adds them);
+    """Every android-* recipe of `export all` (the calibrated-INT8 and NPU ones left it with issue 31:
+    `-Pinvdn.targets` adds them);
     a missing export stops the build at configuration time, naming `invdn export`."""
     from invdn_mobile.export.targets import load_targets
 

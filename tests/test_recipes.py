@@ -67,6 +67,8 @@ def test_a_bad_recipe_is_one_line_naming_file_key_and_reason(tmp_path, text, mes
     [
         ('format = "coreml"\nprecision = "int8"\nkeep_float = ["a"]\n', "keep_float: the coreml exporter does not"),
         ('format = "onnx"\nprecision = "fp16"\nreduce_range = true\n', "reduce_range: only for an INT8 export"),
+        ('format = "onnx"\nprecision = "fp16"\nsplit_concats = true\n', "split_concats: only for an INT8 export"),
+        ('format = "tflite"\nprecision = "int8w"\nkeep_float = ["a"]\n', "keep_float: only for an INT8"),
         ('format = "tflite"\nprecision = "fp32"\nvariant = "tiny"\n', "unknown variants ['tiny']"),
         ('format = "tflite"\nprecision = "int4"\n', "format tflite has no precision 'int4'"),
         ('format = "jpeg"\nprecision = "fp32"\n', "unknown format 'jpeg'"),

@@ -48,9 +48,10 @@ kotlin {
 // The export recipes whose artifacts the app bundles (invdn_mobile/export/targets/android-*.toml): every Android recipe
 // of `invdn export all`, the NPU files included. `-Pinvdn.targets=android-cpu-fp32,...` bundles a subset.
 val androidTargets = (findProperty("invdn.targets") as String?)?.split(',')?.map { it.trim() }?.filter { it.isNotEmpty() }
-    ?: listOf("android-cpu-fp32", "android-gpu-fp16")
-// The INT8 and NPU recipes (android-cpu-int8, android-npu-int8-s16, android-npu-int8-s16-io, ...) miss the worst-case
-// INT8 gate on the stress photos and are not in `invdn export all` (docs/int8.md); to try them anyway:
+    ?: listOf("android-cpu-fp32", "android-gpu-fp16", "android-int8w", "android-cpu-int8dyn")
+// The INT8 recipes with calibrated activations and the NPU ones (android-cpu-int8, android-npu-int8-s16,
+// android-npu-int8-s16-io, ...) miss the worst-case INT8 gate on the stress photos and are not in `invdn export all`
+// (docs/int8.md); to try them anyway:
 // `invdn export android-npu-int8-s16` (its manifest says `fail`) and -Pinvdn.targets=android-cpu-fp32,android-npu-int8-s16
 val exportOut = rootProject.layout.projectDirectory.dir("../export/out")
 

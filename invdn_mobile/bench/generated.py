@@ -177,28 +177,34 @@ def _cell(s: dict) -> str:
 
 
 def int8_stress(folder: Path) -> str:
-    """docs/int8.md's stress rows: the newest ``stress-*.json`` (every INT8 recipe exported with the calibration
-    before and after issue 31, executed on the held-out and the stress photos), one row per recipe, variant and
-    calibration: status, then mean / worst drop (worst case) · max abs error on each set."""
-    paths = sorted(Path(folder).glob("stress-*.json"), reverse=True)
-    if not paths:
+    """docs/int8.md's stress rows: every ``stress-*.json`` (INT8 recipes exported and executed on the held-out and the
+    stress photos: the calibrations before and after issue 31, then the split concatenations), newest record first;
+    one row per recipe, variant, calibration and split: status, then mean / worst drop (worst case) · max abs error
+    on each set."""
+    docs = [(p, json.loads(p.read_text())) for p in Path(folder).glob("stress-*.json")]
+    if not docs:
         return "(no `benchmarks/int8/stress-*.json` yet: `PYTHONPATH=. python scripts/int8_stress.py`)"
-    doc = json.loads(paths[0].read_text())
-    out = [
-        f"**[`{paths[0].name}`](../benchmarks/int8/{paths[0].name})** ({doc['date']}, {doc['cpu']}; "
-        "`PYTHONPATH=. python scripts/int8_stress.py`; tile 256, z baked in). Cells: drop vs clean against PyTorch "
-        "FP32, mean / worst case (dB) · max abs error, over the cases inside the model's domain.",
-        "",
-        "| recipe | variant | calibration | status | held-out photos | stress photos "
-        "| cases left out (float model outside its domain) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in doc["rows"]:
-        out.append(
-            f"| `{r['recipe']}` | {r['variant']} | {r['calibration']} | {r['status']} | {_cell(r['heldout'])} "
-            f"| {_cell(r['stress'])} | {len(r['excluded'])} |"
-        )
-    return "\n".join(out)
+    out: list[str] = []
+    # by date, newest first; within a date, the records that name their arguments (the script's newer runs) first
+    for path, doc in sorted(docs, key=lambda d: (d[1]["date"], "args" in d[1], d[0].name), reverse=True):
+        out += [
+            f"**[`{path.name}`](../benchmarks/int8/{path.name})** ({doc['date']}, {doc['cpu']}; "
+            f"`PYTHONPATH=. python scripts/int8_stress.py{doc.get('args', '')}`; tile 256, z baked in). Cells: drop "
+            "vs clean against PyTorch FP32, mean / worst case (dB) · max abs error, over the cases inside the "
+            "model's domain.",
+            "",
+            "| recipe | variant | calibration | concatenations split | status | held-out photos | stress photos "
+            "| cases left out (float model outside its domain) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in doc["rows"]:
+            split = {True: "yes", False: "no"}.get(r.get("split_concats"), "—")  # — : not recorded
+            out.append(
+                f"| `{r['recipe']}` | {r['variant']} | {r['calibration']} | {split} | {r['status']} "
+                f"| {_cell(r['heldout'])} | {_cell(r['stress'])} | {len(r['excluded'])} |"
+            )
+        out.append("")
+    return "\n".join(out[:-1])
 
 
 def expected(root: Path) -> dict[Path, str]:

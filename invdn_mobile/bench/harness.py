@@ -38,7 +38,7 @@ NAMED_SIZES = {
     "1080p": (1080, 1920),
 }
 RUNTIME_BACKENDS = {"onnxruntime": "onnxruntime-cpu", "litert": "litert-xnnpack", "executorch": "executorch-xnnpack"}
-PEAK_KEY = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8", "int8dyn": "int8"}
+PEAK_KEY = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8", "int8dyn": "int8", "int8w": "fp32"}
 
 
 @dataclass

@@ -67,7 +67,7 @@ def export(
     target_opt: Annotated[str | None, typer.Option("--target", help="Same as the TARGET argument.")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="Explicit form: onnx, tflite or coreml.")] = None,
     precision: Annotated[
-        str | None, typer.Option("--precision", help="Explicit form: fp32, fp16, int8 (or int8dyn for tflite).")
+        str | None, typer.Option("--precision", help="Explicit form: fp32, fp16, int8 (or int8dyn / int8w for tflite).")
     ] = None,
     tile: Annotated[
         int | None, typer.Option("--tile", help="Fixed input tile (multiple of 4) [default: the recipe's tile].")
@@ -104,8 +104,9 @@ def export(
         bool,
         typer.Option(
             "--sensitivity",
-            help="INT8: measure each layer group's damage (PSNR drop when only it is quantized), print it, keep the "
-            "worst groups in float until the drop is half the gate, and record it all in the manifest.",
+            help="INT8 that quantizes activations: measure each layer group's damage (PSNR drop, mean and worst crop, "
+            "when only it is quantized) on photo crops and generated stress crops that no gate reads, print it, keep "
+            "the worst groups in float until both drops are half the gate's, and record it all in the manifest.",
         ),
     ] = False,
     cpu_only: Annotated[
@@ -152,6 +153,7 @@ def export(
     from invdn_mobile.bench.generated import record_export_all
     from invdn_mobile.denoise import resolve_weights
     from invdn_mobile.export.batch import default_workers, run_jobs
+    from invdn_mobile.export.registry import FORMATS
     from invdn_mobile.export.run import ExportJob
     from invdn_mobile.export.targets import plan
     from invdn_mobile.model.checkpoint import load_weights
@@ -170,8 +172,8 @@ def export(
         model_variant = meta.get("variant") or model_variant or "custom"
         out_dir = out if (out and one_job) else (out or OUT_ROOT) / job.name
         options = job.options(model_variant, keep_float)
-        if sensitivity and job.precision == "int8":
-            options = replace(options, **_sensitivity(job, model, meta, images, calibration, tile or job.tile))
+        if sensitivity and job.precision in FORMATS[job.format].searched:
+            options = replace(options, **_sensitivity(job, options, model, meta, images, calibration, tile or job.tile))
         spec = ExportJob(
             model, meta, path, job.format, job.precision, out_dir, tile or job.tile, z_variant and job.z_input_variant,
             images, calibration, noises, sets, left_out=job.left_out, generated_calibration=calibrate_generated,
@@ -211,7 +213,7 @@ def _rows(entry: dict, target: str) -> list:
     return rows
 
 
-def _sensitivity(job, model, meta, images: Path | None, calibration: Path | None, export_tile: int) -> dict:
+def _sensitivity(job, options, model, meta, images: Path | None, calibration: Path | None, export_tile: int) -> dict:
     """The INT8 sensitivity search for one job, with a progress bar; the export-option fields it implies."""
     from invdn_mobile.cli.common import progress_bar
     from invdn_mobile.export.sensitivity import choose_keep_float
@@ -219,13 +221,13 @@ def _sensitivity(job, model, meta, images: Path | None, calibration: Path | None
     with progress_bar() as bar:
         task = bar.add_task("sensitivity", total=None)
         result, fields = choose_keep_float(
-            job.format, job.precision, model, meta, images, calibration, export_tile, log=typer.echo,
+            job.format, job.precision, model, meta, images, calibration, export_tile, options, log=typer.echo,
             progress=lambda: bar.advance(task),
         )  # fmt: skip
     typer.echo(result.table())
     typer.echo(
-        f"  keep in float: {', '.join(result.keep_float) or 'nothing'} (drop {result.chosen_drop:+.3f} dB "
-        f"at tile {min(export_tile, result.tile)})"
+        f"  keep in float: {', '.join(result.keep_float) or 'nothing'} (drop {result.chosen_drop:+.3f} dB mean, "
+        f"{result.chosen_worst:+.3f} dB worst crop, at tile {min(export_tile, result.tile)})"
     )
     return fields
 

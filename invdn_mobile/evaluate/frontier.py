@@ -47,7 +47,7 @@ def _latencies(variant: str, artifacts: Path, settings: Settings) -> dict:
 
     eager = next((r for r in rows if r["backend"] == "torch-eager"), None)
     out = {"torch_eager_ms": eager["median_ms"] if eager else None}
-    for key, precisions in (("fp32", ("fp32",)), ("int8", ("int8", "int8dyn"))):
+    for key, precisions in (("fp32", ("fp32",)), ("int8", ("int8", "int8dyn", "int8w"))):
         best = fastest(precisions)
         out[f"{key}_ms"] = best["median_ms"] if best else None
         out[f"{key}_artifact"] = f"{best['target']} ({best['backend']}, {best['precision']})" if best else None

@@ -20,6 +20,8 @@ from torch import nn
 
 from invdn_mobile import __version__
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.export.integer import prepared as with_rewrites
+from invdn_mobile.export.registry import ExportOptions
 from invdn_mobile.extras import need
 from invdn_mobile.model import Denoiser
 from invdn_mobile.quiet import quiet
@@ -47,7 +49,7 @@ def _require():
 def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibration=None, options=None) -> None:
     """Write one ``.mlpackage`` folder to ``path`` (the caller makes the write atomic)."""
     ct = _require()
-
+    denoiser = with_rewrites(denoiser, options or ExportOptions())
     x = torch.rand(1, 3, tile, tile)
     if denoiser.z_input:
         z = denoiser.z_for(tile, tile)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from invdn_mobile.errors import InvdnError
+from invdn_mobile.export.integer import prepared as with_rewrites
 from invdn_mobile.export.registry import ExportOptions
 from invdn_mobile.extras import need
 from invdn_mobile.model import Denoiser
@@ -137,7 +138,7 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
     """Write one ``.pte`` to ``path`` (the caller makes the write atomic)."""
     _require()
     options = options or ExportOptions()
-    denoiser = denoiser.eval()
+    denoiser = with_rewrites(denoiser, options).eval()
     if precision == "fp32":
         module = denoiser
     elif precision == "int8":
@@ -318,7 +319,7 @@ def layer_groups(model: Candidate) -> dict[str, list[str]]:
     return groups
 
 
-def quantize_int8(model: Candidate, calibration, keep_float=()) -> torch.nn.Module:
+def quantize_int8(model: Candidate, calibration, keep_float=(), precision="int8") -> torch.nn.Module:
     return quantized_module(model.denoiser, model.tile, calibration, keep_float, model.graph)
 
 

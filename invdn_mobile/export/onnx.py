@@ -184,7 +184,7 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
     onnx = _require()
     options = options or ExportOptions()
     full = precision == "int8" and options.full_integer
-    model = to_onnx_fp32(prepared(denoiser, options) if full else denoiser, tile)
+    model = to_onnx_fp32(prepared(denoiser, options), tile)
     if precision == "fp16":
         model = to_fp16(model)
     elif precision == "int8":
@@ -292,7 +292,7 @@ def layer_groups(model) -> dict[str, list[str]]:
     return groups
 
 
-def quantize_int8(model, calibration, keep_float=()):
+def quantize_int8(model, calibration, keep_float=(), precision="int8"):
     return to_int8(model, calibration, exclude=nodes_matching(model, keep_float) if keep_float else ())
 
 

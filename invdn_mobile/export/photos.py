@@ -42,11 +42,17 @@ def sample_photos(kind: str, given: Path | None = None) -> Path:
 
 
 def generated_crops(tile: int, seed: int, denoiser) -> np.ndarray:
+    """The noisy crops of :func:`generated_pairs` (INT8 calibration). NCHW float32."""
+    return generated_pairs(tile, seed, denoiser)[1]
+
+
+def generated_pairs(tile: int, seed: int, denoiser) -> tuple[np.ndarray, np.ndarray]:
     """The generated stress photos of the calibration seeds (never the parity gate's), one ``tile`` crop each (their
-    centre; mirrored up to the tile where the photo is smaller), with the training noise mixture and stored as 8-bit
-    values; only the crops on which ``denoiser`` (the PyTorch FP32 model at this tile and z) stays within its domain
-    (:data:`~invdn_mobile.gates.INT8_GATE`'s margin around [0, 1]): where the float model itself fails, its
-    activations are no range to calibrate for (they would widen every range for nothing). NCHW float32."""
+    centre; mirrored up to the tile where the photo is smaller), clean and with the training noise mixture (stored as
+    8-bit values); only the crops on which ``denoiser`` (the PyTorch FP32 model at this tile and z) stays within its
+    domain (:data:`~invdn_mobile.gates.INT8_GATE`'s margin around [0, 1]): where the float model itself fails, its
+    activations are no range to calibrate for (they would widen every range for nothing), and no drop to measure.
+    NCHW float32."""
     from invdn_mobile.gates import INT8_GATE
     from invdn_mobile.parity import in_domain
     from invdn_mobile.stress import calibration_photos
@@ -66,7 +72,8 @@ def generated_crops(tile: int, seed: int, denoiser) -> np.ndarray:
         for item in noisy:
             out = denoiser(item[None])
             keep.append(in_domain(out.numpy(), INT8_GATE.domain))
-    return noisy[torch.tensor(keep, dtype=torch.bool)].numpy()
+    keep = torch.tensor(keep, dtype=torch.bool)
+    return clean_t[keep].numpy(), noisy[keep].numpy()
 
 
 def calibration_data(

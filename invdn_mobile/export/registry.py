@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from invdn_mobile.errors import InvdnError
 
 # int8dyn: int8 weights, activations quantized at run time (TFLite's dynamic-range mode; float I/O)
-PRECISIONS = ("fp32", "fp16", "int8", "int8dyn")
+# int8w: int8 weights only, dequantized to float where the model is loaded; float activations and compute (TFLite;
+#   Core ML's int8 is the same kind of file under the name int8, 8-bit weights with FP16 compute)
+PRECISIONS = ("fp32", "fp16", "int8", "int8dyn", "int8w")
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class ExportOptions:
     activation_bits: int = 8  # full integer: 16 = 16-bit activations with int8 weights (a16w8)
     state_bits: int | None = None  # full integer, mixed: the coupling state at these bits, the blocks' convs at 8
     sub_free: bool = False  # full integer: the couplings rewritten without SUB (exact; model.coupling.sub_free)
-    split_concats: bool = False  # full integer: no concatenation, Haar split per channel group (exact; model.split)
+    split_concats: bool = False  # any INT8: no concatenation, Haar split per channel group (exact; model.split)
     reduce_range: bool = False  # ONNX INT8: 7-bit weights (x86 without VNNI saturates int16 pair sums otherwise)
     accelerators: tuple[str, ...] = ()  # TFLite: the LiteRT accelerators an app may run the file on (the manifest's)
     sensitivity: dict | None = field(default=None, compare=False)  # the INT8 search that chose keep_float, if any
@@ -47,6 +49,9 @@ class Format:
     runtime: str  # name in invdn_mobile.runtimes.RUNTIMES, or "" when nothing here can run it
     extra: str  # pip extra with the toolchain
     needs_calibration: tuple[str, ...] = ()  # precisions that need calibration data
+    # precisions that quantize activations, whose export keeps the layers a recipe's ``keep_float`` names in float
+    # (the list `invdn export --sensitivity` searches for); the backend has the search's hooks
+    searched: tuple[str, ...] = ()
     directory: bool = False  # the artifact is a folder (e.g. .mlpackage)
     why_not_run: str = ""  # when runtime is "": why the artifact stays unverified
     image_io: bool = False  # the constant-z artifact takes and gives an RGB image (the -zin twin: tensors)
@@ -85,6 +90,7 @@ register(
         runtime="onnxruntime",
         extra="export-onnx",
         needs_calibration=("int8",),
+        searched=("int8",),
         fp16_compute_row=True,
         options=("keep_float", "full_integer", "activation_bits", "state_bits", "equalize", "sub_free",
                  "split_concats", "reduce_range"),
@@ -94,12 +100,13 @@ register(
     Format(
         name="tflite",
         suffix=".tflite",
-        precisions=("fp32", "fp16", "int8", "int8dyn"),
+        precisions=("fp32", "fp16", "int8", "int8dyn", "int8w"),
         layout="NHWC",
         backend="invdn_mobile.export.tflite",
         runtime="litert",
         extra="export-tflite",
         needs_calibration=("int8",),
+        searched=("int8", "int8dyn"),
         fp16_compute_row=True,
         options=("keep_float", "full_integer", "integer_io", "activation_bits", "state_bits", "equalize", "sub_free",
                  "split_concats", "cpu_only"),
@@ -117,6 +124,7 @@ register(
         extra="export-coreml",
         directory=True,
         image_io=True,
+        options=("split_concats",),
     )
 )
 register(
@@ -129,7 +137,8 @@ register(
         runtime="executorch",  # ExecuTorch's runtime with the XNNPACK delegate, as on a phone's CPU
         extra="export-executorch",
         needs_calibration=("int8",),
-        options=("keep_float",),
+        searched=("int8",),
+        options=("keep_float", "split_concats"),
     )
 )
 register(

@@ -113,7 +113,7 @@ def export_artifacts(job: ExportJob, log=print) -> ExportResult:
             entry["not_in_export_all"] = job.left_out
         if options.accelerators:  # what an app may run it on (Target.accelerators)
             entry["accelerators"] = list(options.accelerators)
-        if precision in fmt.needs_calibration:  # INT8 that quantizes activations
+        if precision in fmt.searched:  # INT8 that quantizes activations
             entry["keep_float"] = list(options.keep_float)
             if options.full_integer:  # every op integer: how many bits its activations and weights have
                 entry["integer"] = {

@@ -23,9 +23,12 @@ from invdn_mobile.tiling import DEFAULT_TILE
 
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
 
-# options that only mean something for a full-integer export, and those for any INT8 that quantizes activations
-FULL_INTEGER_OPTIONS = ("integer_io", "equalize", "activation_bits", "state_bits", "sub_free", "split_concats")
-INT8_OPTIONS = ("keep_float", "keep_float_from", "full_integer", "reduce_range", *FULL_INTEGER_OPTIONS)
+# options that only mean something for a full-integer export, those for an INT8 that calibrates activations, those
+# for an INT8 that quantizes activations (calibrated, or at run time), and those for any 8-bit export (weight-only too)
+FULL_INTEGER_OPTIONS = ("integer_io", "equalize", "activation_bits", "state_bits", "sub_free")
+INT8_OPTIONS = ("full_integer", "reduce_range", *FULL_INTEGER_OPTIONS)
+KEEP_FLOAT_OPTIONS = ("keep_float", "keep_float_from")
+ANY_INT8_OPTIONS = ("split_concats",)
 
 
 class Target(Strict):
@@ -80,12 +83,16 @@ class Target(Strict):
                 raise ValueError(f"{key}: the {fmt.name} exporter does not read it (it reads: {', '.join(reads)})")
             if key in INT8_OPTIONS and self.precision not in fmt.needs_calibration:
                 raise ValueError(f"{key}: only for an INT8 export that calibrates activations, not {self.precision}")
+            if key in KEEP_FLOAT_OPTIONS and self.precision not in fmt.searched:
+                raise ValueError(f"{key}: only for an INT8 export that quantizes activations, not {self.precision}")
             if key in FULL_INTEGER_OPTIONS and not self.full_integer:
                 raise ValueError(f"{key}: needs full_integer = true")
+            if key in ANY_INT8_OPTIONS and not self.precision.startswith("int8"):
+                raise ValueError(f"{key}: only for an INT8 export, not {self.precision}")
         if isinstance(self.keep_float, dict) and set(self.keep_float) - set(VARIANTS):
             raise ValueError(f"keep_float: unknown variants {sorted(set(self.keep_float) - set(VARIANTS))}")
         if not self.in_all and not self.left_out.strip():
-            raise ValueError("in_all = false needs left_out = \"why it is not in `export all`\"")
+            raise ValueError('in_all = false needs left_out = "why it is not in `export all`"')
         if self.in_all and self.left_out:
             raise ValueError("left_out is for a recipe with in_all = false")
         if self.keep_float_from is not None and "keep_float" in given:

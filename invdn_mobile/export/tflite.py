@@ -106,8 +106,9 @@ def layer_names(model: bytes, op: str = QUANTIZED_OP) -> list[str]:
 
 
 def quantize(model: bytes, precision: str, calibration=None, keep_float: tuple[str, ...] = ()) -> bytes:
-    """``fp16``, ``int8`` (static, float I/O) or ``int8dyn`` from the FP32 flatbuffer ``model``; layers whose name
-    contains any of ``keep_float`` stay FP32 (matched on the names that carry the PyTorch module path)."""
+    """``fp16``, ``int8`` (static, float I/O), ``int8dyn`` or ``int8w`` (weights only) from the FP32 flatbuffer
+    ``model``; layers whose name contains any of ``keep_float`` stay FP32 (matched on the names that carry the PyTorch
+    module path)."""
     _require()
     from ai_edge_quantizer import quantizer
 
@@ -119,6 +120,8 @@ def quantize(model: bytes, precision: str, calibration=None, keep_float: tuple[s
         q.add_static_config(regex, QUANTIZED_OP, activation_num_bits=8, weight_num_bits=8)
     elif precision == "int8dyn":
         q.add_dynamic_config(regex, QUANTIZED_OP, num_bits=8)
+    elif precision == "int8w":  # per-channel symmetric int8 weights, a DEQUANTIZE op before each float conv
+        q.add_weight_only_config(regex, QUANTIZED_OP, 8)
     else:
         raise InvdnError(f"tflite: no quantization for {precision!r}")
     with quiet():
@@ -186,7 +189,7 @@ def export(denoiser: Denoiser, precision: str, tile: int, path: Path, calibratio
     tensor rank the LiteRT GPU delegate cannot run, unless ``options.cpu_only``."""
     options = options or ExportOptions()
     full = precision == "int8" and options.full_integer
-    model = to_fp32(prepared(denoiser, options) if full else denoiser, tile)
+    model = to_fp32(prepared(denoiser, options), tile)
     if full:
         model = quantize_full(
             model,
@@ -278,8 +281,8 @@ def layer_groups(model: bytes) -> dict[str, list[str]]:
     return {label: pats for label, pats in TFLITE_GROUPS.items() if any(p in n for n in names for p in pats)}
 
 
-def quantize_int8(model: bytes, calibration, keep_float=()) -> bytes:
-    return quantize(model, "int8", calibration, tuple(keep_float))
+def quantize_int8(model: bytes, calibration, keep_float=(), precision="int8") -> bytes:
+    return quantize(model, precision, calibration, tuple(keep_float))
 
 
 def run_model(model: bytes, batch: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
