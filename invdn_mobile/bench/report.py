@@ -204,7 +204,8 @@ def arm_markdown(rows: list[dict], x86: dict[int, str] | None = None) -> str:
     """The table of an emulated run (``invdn target arm64``): per artifact and emulated core, instructions per call
     and per 256² tile (x (256/tile)²: the work of a call grows with its pixels), the ratio to the FP32 file of the same
     runtime, core, variant and tile, the diffs, the gate; ``x86``: row index -> the x86 time to show beside it. The
-    variant (paper / compact) and the export tile name each file: one target makes both variants."""
+    variant (paper / compact) and the export tile name each file: one target makes both variants; a file its export
+    gate rejected (``*.rejected``, run by name) says so beside its target."""
     scale = {i: (256 * 256) / (r["height"] * r["width"]) for i, r in enumerate(rows)}
     ratio = instruction_ratios(rows)
     x86 = x86 or {}
@@ -224,12 +225,15 @@ def arm_markdown(rows: list[dict], x86: dict[int, str] | None = None) -> str:
         r = rows[i]
         ins = r.get("instructions")
         gate = r.get("parity_status") or "unverified"
+        target = r.get("target") or "—"
+        if (r.get("artifact") or "").endswith(".rejected"):  # its export gate failed; run by name
+            target += " (rejected at export)"
         if r.get("calls"):
             gate += f" ({r['calls']} tiles)"
         if not gate.startswith("pass") and r.get("error"):
             gate += f": {r['error']}"
         lines.append(
-            f"| {r.get('target') or '—'} | {r.get('variant') or '—'} | {r['height']}² | {r['precision']} "
+            f"| {target} | {r.get('variant') or '—'} | {r['height']}² | {r['precision']} "
             f"| {r['backend']} | {r['device'].removesuffix(' (qemu)')} "
             f"| {_fmt(ins, '.3e')} | {_fmt(ins and ins * scale[i], '.3e')} | {_fmt(ratio.get(i), '.2f')} "
             f"| {_fmt(r.get('max_abs_diff_x86'), '.1e')} | {_fmt(r.get('max_abs_err'), '.1e')} "
