@@ -31,7 +31,8 @@ from invdn_mobile.model.checkpoint import load_weights
 from invdn_mobile.parity import ParityRow, measure, parity_set, unverified_row
 from invdn_mobile.runtimes import arm64, load_runner
 
-BACKENDS = {"tflite": "litert-xnnpack", "onnx": "onnxruntime-cpu"}  # the x86 rows' names for the same engines
+# the x86 rows' names for the same engines
+BACKENDS = {"tflite": "litert-xnnpack", "onnx": "onnxruntime-cpu", "executorch": "executorch-xnnpack"}
 GPU = "swiftshader-vulkan"  # the `core` of a run on LiteRT's GPU accelerator over SwiftShader (x86, not emulated)
 
 
@@ -231,10 +232,11 @@ def document(runs: list[ArmRun], machine: str) -> dict:
 
 def merge_rows(earlier: list[dict], rows: list[dict]) -> list[dict]:
     """``earlier`` rows (of a results file being extended) that ``rows`` do not replace (same target, artifact,
-    runtime and core), then ``rows``."""
+    runtime and core; a file re-exported and rejected by its export gate, ``*.rejected``, replaces its earlier
+    rows), then ``rows``."""
 
     def key(r: dict) -> tuple:
-        return r.get("target"), r.get("artifact"), r["backend"], r.get("device")
+        return r.get("target"), (r.get("artifact") or "").removesuffix(".rejected"), r["backend"], r.get("device")
 
     new = {key(r) for r in rows}
     return [r for r in earlier if key(r) not in new] + rows

@@ -7,6 +7,7 @@ live in the JSON files; prose links to these documents instead of copying them.
 | ``benchmarks/parity.md`` | ``benchmarks/parity.json`` (written by ``invdn export all``) |
 | ``benchmarks/frontier.md`` | ``benchmarks/frontier.json`` (``invdn evaluate --variants ... --save``) |
 | ``benchmarks/REPORT.md`` | ``benchmarks/results/*.json`` (``invdn bench``, ``invdn bench ingest``) |
+| ``benchmarks/arm64.md`` | the newest ``benchmarks/results/qemu-aarch64-*.json`` (``invdn target arm64``) |
 | README.md, section ``summary`` | ``frontier.json`` and the results |
 | model cards (``invdn_mobile/weights/*.md``), sections ``frontier``, ``parity`` | ``frontier.json``, ``parity.json`` |
 | docs/export.md, section ``gates`` | ``invdn_mobile/gates.py`` (``GATES``, ``FP16_COMPUTE_GATE``) |
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from invdn_mobile.atomic import atomic_write_bytes
 from invdn_mobile.bench import parity_record
-from invdn_mobile.bench.report import load_results, report_markdown
+from invdn_mobile.bench.report import arm_markdown, load_results, report_markdown
 from invdn_mobile.bench.summary import summary_table
 from invdn_mobile.errors import InvdnError
 from invdn_mobile.evaluate import frontier
@@ -222,6 +223,9 @@ def expected(root: Path) -> dict[Path, str]:
     results = bench / "results"
     out[root / bench / "REPORT.md"] = "\n".join(report_markdown(load_results(root / results), results, REPRODUCE))
     out[root / bench / "REPORT.md"] += "\n"
+    arm = sorted((root / results).glob("qemu-aarch64-*.json"))
+    if arm:
+        out[root / bench / "arm64.md"] = arm_markdown(json.loads(arm[-1].read_text())["rows"]) + "\n"
     readme = root / "README.md"
     if readme.is_file():
         table = summary_table(front_path, root / results)

@@ -186,15 +186,15 @@ def _npu_files() -> str:
 
 
 def instruction_ratios(rows: list[dict]) -> dict[int, float]:
-    """Row index -> its instructions / those of the FP32 file of the same runtime, core and variant (same run)."""
-    fp32 = {
-        (r["backend"], r["device"], r.get("variant")): r["instructions"]
-        for r in rows
-        if r["precision"] == "fp32" and r.get("instructions")
-    }
+    """Row index -> its instructions / those of the FP32 file of the same runtime, core, variant and tile."""
+
+    def key(r: dict, backend: str) -> tuple:
+        return backend, r["device"], r.get("variant"), r.get("tile") or r.get("height")
+
+    fp32 = {key(r, r["backend"]): r["instructions"] for r in rows if r["precision"] == "fp32" and r.get("instructions")}
     out = {}
     for i, r in enumerate(rows):
-        base = fp32.get((r["backend"].removesuffix("-fp16"), r["device"], r.get("variant")))
+        base = fp32.get(key(r, r["backend"].removesuffix("-fp16")))
         if base and r.get("instructions"):
             out[i] = r["instructions"] / base
     return out
@@ -203,26 +203,38 @@ def instruction_ratios(rows: list[dict]) -> dict[int, float]:
 def arm_markdown(rows: list[dict], x86: dict[int, str] | None = None) -> str:
     """The table of an emulated run (``invdn target arm64``): per artifact and emulated core, instructions per call
     and per 256² tile (x (256/tile)²: the work of a call grows with its pixels), the ratio to the FP32 file of the same
-    runtime and core, the diffs, the gate; ``x86``: row index -> the x86 time to show beside it."""
+    runtime, core, variant and tile, the diffs, the gate; ``x86``: row index -> the x86 time to show beside it. The
+    variant (paper / compact) and the export tile name each file: one target makes both variants; a file its export
+    gate rejected (``*.rejected``, run by name) says so beside its target."""
     scale = {i: (256 * 256) / (r["height"] * r["width"]) for i, r in enumerate(rows)}
     ratio = instruction_ratios(rows)
     x86 = x86 or {}
     lines = [
-        "| target | precision | runtime | core | instructions per call | per 256² tile | × FP32 | max diff to x86 "
-        "| max abs err vs PyTorch | PSNR vs PyTorch, worst (dB) | drop (dB) | gate | x86 ms per 256² |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| target | variant | tile | precision | runtime | core | instructions per call | per 256² tile | × FP32 "
+        "| max diff to x86 | max abs err vs PyTorch | PSNR vs PyTorch, worst (dB) | drop (dB) | gate "
+        "| x86 ms per 256² |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    order = sorted(range(len(rows)), key=lambda i: (rows[i].get("target") or "", rows[i]["backend"], rows[i]["device"]))
+
+    def order_key(i: int) -> tuple:
+        r = rows[i]
+        return r.get("target") or "", r.get("variant") or "", r["height"], r["backend"], r["device"]
+
+    order = sorted(range(len(rows)), key=order_key)
     for i in order:
         r = rows[i]
         ins = r.get("instructions")
         gate = r.get("parity_status") or "unverified"
+        target = r.get("target") or "—"
+        if (r.get("artifact") or "").endswith(".rejected"):  # its export gate failed; run by name
+            target += " (rejected at export)"
         if r.get("calls"):
             gate += f" ({r['calls']} tiles)"
         if not gate.startswith("pass") and r.get("error"):
             gate += f": {r['error']}"
         lines.append(
-            f"| {r.get('target') or '—'} | {r['precision']} | {r['backend']} | {r['device'].removesuffix(' (qemu)')} "
+            f"| {target} | {r.get('variant') or '—'} | {r['height']}² | {r['precision']} "
+            f"| {r['backend']} | {r['device'].removesuffix(' (qemu)')} "
             f"| {_fmt(ins, '.3e')} | {_fmt(ins and ins * scale[i], '.3e')} | {_fmt(ratio.get(i), '.2f')} "
             f"| {_fmt(r.get('max_abs_diff_x86'), '.1e')} | {_fmt(r.get('max_abs_err'), '.1e')} "
             f"| {_fmt(r.get('psnr_vs_reference'), '.1f')} | {_fmt(r.get('parity_drop_db'), '+.3f')} | {gate} "

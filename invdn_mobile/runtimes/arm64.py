@@ -43,6 +43,14 @@ SETUP = "scripts/arm64_root.sh"
 # operators (the defaults) plus FORCE_FP16, which runs FP32 operators in FP16 arithmetic where the CPU has it
 XNNPACK_QS8, XNNPACK_QU8, XNNPACK_FORCE_FP16 = 0x1, 0x2, 0x4
 
+# Why no .pte runs on the emulated cores (measured 2026-12-07; docs/targets.md, "ExecuTorch"): the one aarch64 runtime
+# ExecuTorch ships for Python needs libtorch, and PyPI's aarch64 torch is a CUDA build
+EXECUTORCH_MISSING = (
+    "no aarch64 ExecuTorch runtime: the executorch 1.5.1 aarch64 wheel runs a .pte only through its Python binding, "
+    "which links libtorch, and PyPI's aarch64 torch 2.13.0 is a CUDA build (the binding under qemu-aarch64: "
+    "'libtorch_cuda.so: cannot open shared object file'; docs/targets.md)"
+)
+
 _COMMON = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm"
 
 
@@ -283,6 +291,8 @@ def load(path: Path, entry: dict, core: str = "cortex-a76", count: bool = False,
         session = GuestSession("onnxruntime", path, c, count, profile=profile)
         runner = OrtRunner(path, z, session=session)
         runner.evaluator = f"onnxruntime-cpu-aarch64 ({c.name}, qemu)"
+    elif entry["format"] == "executorch":
+        raise InvdnError(EXECUTORCH_MISSING)
     else:
         raise InvdnError(f"{path}: no aarch64 runtime here for {entry['format']}{' with forced FP16' if fp16 else ''}")
     return runner, session
