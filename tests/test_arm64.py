@@ -146,6 +146,24 @@ def test_the_fake_cpuinfo_names_each_core():
     assert "CPU part\t: 0xd49" in n2 and {"i8mm", "sve2", "asimddp"} <= set(n2.split())
 
 
+def test_gpu_rows_follow_the_recipes_accelerators():
+    """`invdn target arm64` adds a LiteRT GPU row where the export's manifest offers the GPU: the float files and the
+    int8-weight file (a DEQUANTIZE before float convolutions), not the dynamic-range file (no GPU kernel)."""
+    from invdn_mobile.bench.arm64 import gpu_candidate
+    from invdn_mobile.export.targets import get_target
+
+    def entry(name):
+        t = get_target(name)
+        return {"format": t.format, "precision": t.precision, "accelerators": list(t.accelerators)}
+
+    wanted = {"android-cpu-fp32": True, "android-gpu-fp16": True, "android-int8w": True, "android-cpu-int8dyn": False}
+    assert {name: gpu_candidate(entry(name)) for name in wanted} == wanted
+    # an older manifest without the list: the float files only
+    assert gpu_candidate({"format": "tflite", "precision": "fp32"})
+    assert not gpu_candidate({"format": "tflite", "precision": "int8w"})
+    assert not gpu_candidate({"format": "onnx", "precision": "fp32", "accelerators": ["gpu"]})
+
+
 def test_target_arm64_refuses_bad_input_in_one_line(tmp_path):
     cmd = [sys.executable, "-m", "invdn_mobile", "target", "arm64"]
     for args, says in (

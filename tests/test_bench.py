@@ -43,6 +43,14 @@ def test_committed_results_follow_the_schema(path):
     assert all(REQUIRED <= set(r) for r in doc["rows"])
 
 
+def test_schema_takes_every_export_precision():
+    """A row of any file the exporter makes (e.g. int8w, LiteRT's int8-weight file) can be recorded."""
+    from invdn_mobile.export.registry import PRECISIONS
+
+    allowed = schema.schema()["$defs"]["row"]["properties"]["precision"]["enum"]
+    assert set(PRECISIONS) <= set(allowed), sorted(set(PRECISIONS) - set(allowed))
+
+
 def test_harness_times_real_runs_on_a_tiny_model(tiny_run, tiny_weights):
     from invdn_mobile.model.checkpoint import load_weights
 

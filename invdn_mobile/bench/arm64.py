@@ -162,8 +162,13 @@ def fp16_candidate(entry: dict) -> bool:
 
 
 def gpu_candidate(entry: dict) -> bool:
-    """Float TFLite files: the ones for LiteRT's GPU delegate / accelerator."""
-    return entry["format"] == "tflite" and entry["precision"] in ("fp32", "fp16")
+    """TFLite files whose manifest offers LiteRT's GPU accelerator (``accelerators``, written by the export); a
+    manifest without that list: the float files."""
+    if entry["format"] != "tflite":
+        return False
+    if "accelerators" in entry:
+        return "gpu" in entry["accelerators"]
+    return entry["precision"] in ("fp32", "fp16")
 
 
 # --- rows, table ---------------------------------------------------------------------------------------------------
