@@ -254,6 +254,15 @@ def test_recommendations_use_only_artifacts_that_passed_parity():
     table = markdown_rows(rows).splitlines()
     assert table[0].endswith("| status | parity |")
     assert [line.rsplit("|", 2)[1].strip() for line in table[2:]] == ["pass", "fail", "unverified"]
+    # a recipe whose newest results file records a failed export is not recommended from an older file that passed
+    old = results_document([row("int8", 60.0, parity_status="pass"), rows[0]], _machine())
+    new = results_document([row("int8", 61.0, parity_status="fail")], _machine())
+    old["date"], new["date"] = "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z"
+    (line,) = [x for x in recommendations([old, new]) if x.startswith("- **Android CPU**")]
+    assert "`android-cpu-fp32`" in line, line
+    new["date"] = "2026-11-01T00:00:00Z"  # the failing file is the older one: the newer pass stands
+    (line,) = [x for x in recommendations([old, new]) if x.startswith("- **Android CPU**")]
+    assert "`android-cpu-int8`" in line and "60.0 ms" in line, line
 
 
 def test_bench_threads_are_set_and_recorded(tmp_path, tiny_weights, photos):

@@ -128,7 +128,9 @@ def _label(r: dict) -> str:
 
 def recommendations(docs: list[dict]) -> list[str]:
     """One line per deployment target: the fastest measured row whose artifact passed its export parity (PyTorch rows
-    need none), or why there is none."""
+    need none), or why there is none. A recipe's newest recorded parity stands for all its rows: a file that passed
+    an older gate and whose recipe fails a newer one (an export re-checked on the stress photos) is not recommended."""
+    latest = latest_parity(docs)
     lines = []
     for label, kinds, backends, formats, variant in TARGET_QUESTIONS:
         best, held_back = None, 0
@@ -140,7 +142,7 @@ def recommendations(docs: list[dict]) -> list[str]:
                     continue
                 if r.get("variant") not in (variant, None):
                     continue
-                if parity_status(r) not in ("pass", None):
+                if parity_status(r) not in ("pass", None) or latest.get(_recipe_key(r), "pass") != "pass":
                     held_back += 1
                     continue
                 if best is None or r["median_ms"] < best[1]["median_ms"]:
@@ -168,6 +170,20 @@ def recommendations(docs: list[dict]) -> list[str]:
             f"{_fmt(None if r['bytes'] is None else r['bytes'] / 1e6, '.2f')} MB{quality}."
         )
     return lines
+
+
+def _recipe_key(r: dict) -> tuple:
+    return r.get("target"), r.get("variant"), r["precision"]
+
+
+def latest_parity(docs: list[dict]) -> dict[tuple, str]:
+    """(target, variant, precision) -> the parity status of the newest results file that timed an artifact of it."""
+    latest: dict[tuple, str] = {}
+    for doc in sorted(docs, key=lambda d: d["date"]):
+        for r in doc["rows"]:
+            if r.get("target") and parity_status(r) is not None:
+                latest[_recipe_key(r)] = parity_status(r)
+    return latest
 
 
 def _npu_files() -> str:
